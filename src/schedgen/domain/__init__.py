@@ -1,0 +1,1 @@
+"""Pure domain model: timetable events and term calendars (standard library only)."""

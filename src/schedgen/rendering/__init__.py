@@ -1,0 +1,1 @@
+"""Pure rendering: domain timetables to JSON contract, tables and iCalendar bytes."""
