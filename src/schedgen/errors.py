@@ -11,7 +11,9 @@ class SchedgenError(Exception):
     code: ClassVar[str] = "INTERNAL_ERROR"
     default_message: ClassVar[str] = "Something went wrong on our side. Please try again."
 
-    def __init__(self, message: str | None = None, *, page: int | None = None, row: int | None = None) -> None:
+    def __init__(
+        self, message: str | None = None, *, page: int | None = None, row: int | None = None
+    ) -> None:
         self.message = message or self.default_message
         self.page = page
         self.row = row
@@ -52,9 +54,7 @@ class CorruptPdfError(InputError):
     """Raised when the PDF is damaged or truncated."""
 
     code = "CORRUPT_PDF"
-    default_message = (
-        "This PDF is damaged or incomplete (perhaps the download was cut off). Download it again from the UP portal."
-    )
+    default_message = "This PDF is damaged or incomplete (perhaps the download was cut off). Download it again from the UP portal."
 
 
 class PasswordProtectedError(InputError):
@@ -103,9 +103,7 @@ class ParseLimitError(InputError):
     """Raised when reading the file needs more time, memory or work than any real timetable does."""
 
     code = "PARSE_LIMIT_EXCEEDED"
-    default_message = (
-        "This PDF is too complex to read safely. UP timetables are simple; download the original from the portal."
-    )
+    default_message = "This PDF is too complex to read safely. UP timetables are simple; download the original from the portal."
 
 
 ERROR_TYPES: tuple[type[SchedgenError], ...] = (

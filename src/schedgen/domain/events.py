@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass, field
-from enum import Enum, IntEnum
+from enum import IntEnum, StrEnum
 
 
-class Kind(str, Enum):
+class Kind(StrEnum):
     """The three kinds of UP timetable PDF."""
 
     LECTURES = "lectures"
@@ -41,7 +41,7 @@ class Weekday(IntEnum):
         raise ValueError(f"not a day of the week: {text!r}")
 
 
-class ActivityType(str, Enum):
+class ActivityType(StrEnum):
     """What kind of class an activity code (L1, P2, T1, ...) stands for."""
 
     LECTURE = "lecture"

@@ -71,9 +71,7 @@ def timetable_to_dict(timetable: Timetable) -> dict[str, Any]:
         "events": [event_to_dict(e) for e in timetable.events],
     }
     if timetable.warnings:
-        out["warnings"] = [
-            {"page": w.page, "message": w.message, "text": w.text} for w in timetable.warnings
-        ]
+        out["warnings"] = [{"page": w.page, "message": w.message, "text": w.text} for w in timetable.warnings]
     return out
 
 

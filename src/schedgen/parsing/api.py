@@ -1,0 +1,73 @@
+"""parse_pdf: PDF bytes in, a typed Timetable out (pure: no files, no network, no clocks)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from schedgen.domain.events import Event, ParseWarning, Timetable
+from schedgen.errors import NotTimetableError
+from schedgen.parsing.geometry import (
+    CellLine,
+    Header,
+    Row,
+    assign_rows,
+    body_height,
+    cell_lines,
+    drop_titles,
+    group_lines,
+    match_header,
+    table_end,
+)
+from schedgen.parsing.limits import ParseLimits
+from schedgen.parsing.pdf import Word, read_words
+from schedgen.parsing.up import LAYOUTS, Layout, RowError, is_module_line, merge_sessions, warning_for
+
+DEFAULT_LIMITS = ParseLimits()
+
+
+def detect_layout(bodies: Sequence[Sequence[Word]]) -> tuple[Layout, int, Header]:
+    """Find the kind of timetable from its header row (never from the file name)."""
+    for index, body in enumerate(bodies):
+        lines = group_lines(body)
+        for layout in LAYOUTS:
+            header = match_header(lines, layout.columns)
+            if header is not None:
+                return layout, index, header
+    raise NotTimetableError()
+
+
+def _text_warning(page: int, lines: Sequence[CellLine], what: str) -> ParseWarning:
+    text = " ".join(ln.text for ln in lines)
+    return ParseWarning(page=page, message=f"Ignored text {what}", text=text[:300])
+
+
+def parse_pdf(data: bytes, limits: ParseLimits = DEFAULT_LIMITS) -> Timetable:
+    """Read a UP Lectures, Semester Tests or Exams PDF into events; unreadable rows become warnings."""
+    pages = read_words(data, limits)
+    heights = [body_height(page.words) for page in pages]
+    bodies = [drop_titles(page.words, height) for page, height in zip(pages, heights, strict=True)]
+    layout, first, header = detect_layout(bodies)
+    rows: list[Row] = []
+    warnings: list[ParseWarning] = []
+    columns = header.columns
+    for page, body, height in zip(pages[first:], bodies[first:], heights[first:], strict=True):
+        found = header if page is pages[first] else match_header(group_lines(body), layout.columns)
+        if found is not None:
+            columns = found.columns
+        words = body if found is None else [w for w in body if w.top > found.bottom]
+        if not words:
+            continue
+        lines = cell_lines(page.number, words, columns, height)
+        end = table_end(lines, is_module_line, height)
+        if end < len(lines):
+            warnings.append(_text_warning(page.number, lines[end:], "below the table"))
+        orphans = assign_rows(lines[:end], is_module_line, height, rows)
+        if orphans:
+            warnings.append(_text_warning(page.number, orphans, "above the first row"))
+    events: list[Event] = []
+    for row in rows:
+        try:
+            events.extend(layout.build(row))
+        except RowError as problem:
+            warnings.append(warning_for(row, problem))
+    return Timetable(layout.kind, tuple(merge_sessions(events)), len(pages), tuple(warnings))

@@ -1,0 +1,305 @@
+"""Table geometry, free of UP knowledge: words -> lines -> header columns -> cells -> rows."""
+
+from __future__ import annotations
+
+import bisect
+import itertools
+import re
+import statistics
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+
+from schedgen.parsing.pdf import Word
+
+LINE_GAP_FACTOR = 1.6  # header lines further apart than this many line heights are not one header
+TABLE_END_GAP_FACTOR = 2.5  # text further below the table than this many line heights is not in it
+TITLE_FACTOR = 1.5  # words this many times taller than the body text are titles, not cells
+MAX_CELLS_PER_LABEL = 4  # a header label is at most this many words
+
+
+@dataclass(frozen=True, slots=True)
+class Line:
+    """Words sharing one baseline band, left to right."""
+
+    words: tuple[Word, ...]
+    top: float
+    bottom: float
+    x0: float
+    text: str
+
+    @classmethod
+    def of(cls, words: Sequence[Word]) -> Line:
+        """Build a line from its words (any order)."""
+        ordered = tuple(sorted(words, key=lambda w: w.x0))
+        return cls(
+            ordered,
+            min(w.top for w in ordered),
+            max(w.bottom for w in ordered),
+            ordered[0].x0,
+            " ".join(w.text for w in ordered),
+        )
+
+
+def group_lines(words: Iterable[Word]) -> list[Line]:
+    """Group words into lines: a word joins a line when its vertical centre falls in the line's first word."""
+    lines: list[list[Word]] = []
+    for word in sorted(words, key=lambda w: (w.top + w.bottom, w.x0)):
+        centre = (word.top + word.bottom) / 2
+        if lines and lines[-1][0].top <= centre <= lines[-1][0].bottom:
+            lines[-1].append(word)
+        else:
+            lines.append([word])
+    return [Line.of(ws) for ws in lines]
+
+
+def body_height(words: Sequence[Word]) -> float:
+    """The typical height of body text on a page."""
+    return statistics.median(w.height for w in words) if words else 10.0
+
+
+def drop_titles(words: Sequence[Word], height: float) -> list[Word]:
+    """Remove words printed much larger than the body text (page titles)."""
+    limit = height * TITLE_FACTOR
+    return [w for w in words if w.height <= limit]
+
+
+# --- header -----------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class ColumnSpec:
+    """A column a table must (or may) have, with the header labels that name it."""
+
+    key: str
+    labels: tuple[str, ...]
+    optional: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class Column:
+    """A header column found on a page: its key and the horizontal extent of its label."""
+
+    key: str
+    x0: float
+    x1: float
+
+
+@dataclass(frozen=True, slots=True)
+class Header:
+    """A matched table header: its columns left to right and its vertical extent."""
+
+    columns: tuple[Column, ...]
+    top: float
+    bottom: float
+
+
+def _norm(text: str) -> str:
+    return re.sub(r"[^a-z0-9]+", " ", text.lower()).strip()
+
+
+def _header_cells(lines: Sequence[Line]) -> list[list[Word]]:
+    """Stack wrapped label words under the label word they overlap most; one cell per label."""
+    cells: list[list[Word]] = []
+    for line in lines:
+        for word in line.words:
+            best, best_overlap = None, 0.0
+            for cell in cells:
+                overlap = min(word.x1, max(w.x1 for w in cell)) - max(word.x0, min(w.x0 for w in cell))
+                if overlap > best_overlap and all(w.top < word.top for w in cell):
+                    best, best_overlap = cell, overlap
+            if best is None:
+                cells.append([word])
+            else:
+                best.append(word)
+    cells.sort(key=lambda c: min(w.x0 for w in c))
+    return cells
+
+
+def _match_labels(
+    specs: Sequence[ColumnSpec], texts: Sequence[str]
+) -> list[tuple[ColumnSpec, int, int]] | None:
+    """Assign consecutive header cells to the specs in order; every cell and required spec must be used."""
+    memo: dict[tuple[int, int], list[tuple[ColumnSpec, int, int]] | None] = {}
+
+    def solve(i: int, j: int) -> list[tuple[ColumnSpec, int, int]] | None:
+        if (i, j) in memo:
+            return memo[(i, j)]
+        result: list[tuple[ColumnSpec, int, int]] | None = None
+        if i == len(specs):
+            result = [] if j == len(texts) else None
+        else:
+            spec = specs[i]
+            wanted = {_norm(label) for label in spec.labels}
+            for k in range(j + 1, min(j + MAX_CELLS_PER_LABEL, len(texts)) + 1):
+                if _norm(" ".join(texts[j:k])) in wanted:
+                    rest = solve(i + 1, k)
+                    if rest is not None:
+                        result = [(spec, j, k), *rest]
+                        break
+            if result is None and spec.optional:
+                result = solve(i + 1, j)
+        memo[(i, j)] = result
+        return result
+
+    return solve(0, 0)
+
+
+def match_header(lines: Sequence[Line], specs: Sequence[ColumnSpec]) -> Header | None:
+    """Find the first run of one to three lines that reads as the header the specs describe."""
+    first_words = {_norm(label).split(" ")[0] for spec in specs for label in spec.labels}
+    for start, line in enumerate(lines):
+        if not any(_norm(w.text) in first_words for w in line.words):
+            continue
+        block = [line]
+        for nxt in lines[start + 1 : start + 3]:
+            height = max(w.height for w in block[-1].words)
+            if nxt.top - block[-1].bottom > height * LINE_GAP_FACTOR:
+                break
+            block.append(nxt)
+        for size in range(1, len(block) + 1):
+            header = _header_from_block(block[:size], specs)
+            if header is not None:
+                return header
+    return None
+
+
+def _header_from_block(block: Sequence[Line], specs: Sequence[ColumnSpec]) -> Header | None:
+    cells = _header_cells(block)
+    texts = [" ".join(w.text for w in sorted(c, key=lambda w: (w.top, w.x0))) for c in cells]
+    matched = _match_labels(specs, texts)
+    if matched is None:
+        return None
+    columns = []
+    for spec, j, k in matched:
+        words = [w for cell in cells[j:k] for w in cell]
+        columns.append(Column(spec.key, min(w.x0 for w in words), max(w.x1 for w in words)))
+    return Header(tuple(columns), min(ln.top for ln in block), max(ln.bottom for ln in block))
+
+
+# --- columns and rows -------------------------------------------------------------------------------------
+
+
+def _uncovered(lo: float, hi: float, covered: Sequence[tuple[float, float]]) -> list[tuple[float, float]]:
+    """The parts of [lo, hi] that no interval in `covered` (sorted, merged) touches."""
+    gaps, cursor = [], lo
+    for a, b in covered:
+        if b <= cursor:
+            continue
+        if a >= hi:
+            break
+        if a > cursor:
+            gaps.append((cursor, a))
+        cursor = max(cursor, b)
+    if cursor < hi:
+        gaps.append((cursor, hi))
+    return gaps
+
+
+def _merged(intervals: Iterable[tuple[float, float]]) -> list[tuple[float, float]]:
+    out: list[tuple[float, float]] = []
+    for a, b in sorted(intervals):
+        if out and a <= out[-1][1]:
+            out[-1] = (out[-1][0], max(out[-1][1], b))
+        else:
+            out.append((a, b))
+    return out
+
+
+def column_bounds(columns: Sequence[Column], words: Sequence[Word], height: float) -> list[float]:
+    """Left edge of every column after the first, placed in the widest white gap before its label."""
+    covered = _merged((w.x0, w.x1) for w in words)
+    slack = height * 0.6
+    bounds: list[float] = []
+    for prev, col in itertools.pairwise(columns):
+        wanted = col.x0 - 1.0
+        gaps = _uncovered(prev.x0, col.x0 + slack, covered)
+        bound = wanted
+        if gaps:
+            lo, hi = max(gaps, key=lambda g: g[1] - g[0])
+            bound = min(max(wanted, lo), hi - 0.01)
+        if bounds and bound <= bounds[-1]:
+            bound = bounds[-1] + 0.01
+        bounds.append(bound)
+    return bounds
+
+
+@dataclass(frozen=True, slots=True)
+class CellLine:
+    """One line of text inside one column of the table."""
+
+    page: int
+    column: str  # the column's key
+    top: float
+    bottom: float
+    x0: float
+    text: str
+
+
+@dataclass(slots=True)
+class Row:
+    """A table row: lines per column, possibly continued over a page break."""
+
+    page: int
+    top: float
+    cells: dict[str, list[CellLine]] = field(default_factory=dict)
+
+    def lines(self, column: str) -> list[CellLine]:
+        """The row's lines in one column, top to bottom (page by page)."""
+        return self.cells.get(column, [])
+
+    def text(self, column: str) -> str:
+        """A column's lines joined by spaces (wrapped text)."""
+        return " ".join(line.text for line in self.lines(column))
+
+    def add(self, line: CellLine) -> None:
+        """Put a line into its column."""
+        self.cells.setdefault(line.column, []).append(line)
+
+
+def cell_lines(page: int, words: Sequence[Word], columns: Sequence[Column], height: float) -> list[CellLine]:
+    """Split a page's table words into columns by their left edge, then into lines within each column."""
+    bounds = column_bounds(columns, words, height)
+    by_column: dict[str, list[Word]] = {}
+    for word in words:
+        by_column.setdefault(columns[bisect.bisect_right(bounds, word.x0)].key, []).append(word)
+    out = []
+    for column, col_words in by_column.items():
+        for line in group_lines(col_words):
+            out.append(CellLine(page, column, line.top, line.bottom, line.x0, line.text))
+    out.sort(key=lambda c: (c.top, c.x0))
+    return out
+
+
+def table_end(lines: Sequence[CellLine], is_anchor: Callable[[CellLine], bool], height: float) -> int:
+    """Index of the first line below the table (a big vertical gap with no new row after it)."""
+    lowest = None
+    for index, line in enumerate(lines):
+        gap = lowest is not None and line.top - lowest > height * TABLE_END_GAP_FACTOR
+        if gap and not any(is_anchor(rest) for rest in lines[index:]):
+            return index
+        lowest = line.bottom if lowest is None else max(lowest, line.bottom)
+    return len(lines)
+
+
+def assign_rows(
+    lines: Sequence[CellLine], is_anchor: Callable[[CellLine], bool], height: float, rows: list[Row]
+) -> list[CellLine]:
+    """Append a page's lines to rows: anchors start rows; lines above the first anchor continue the last row.
+
+    Returns the lines that belong to no row (text above the first row of the first page).
+    """
+    tolerance = height * 0.5
+    anchors = sorted((line for line in lines if is_anchor(line)), key=lambda a: a.top)
+    page_rows = [Row(a.page, a.top) for a in anchors]
+    tops = [a.top - tolerance for a in anchors]
+    orphans: list[CellLine] = []
+    for line in lines:
+        index = bisect.bisect_right(tops, line.top) - 1
+        if index >= 0:
+            page_rows[index].add(line)
+        elif rows:
+            rows[-1].add(line)
+        else:
+            orphans.append(line)
+    rows.extend(page_rows)
+    return orphans

@@ -1,0 +1,214 @@
+"""The one module that touches the PDF library: PDF bytes in, visible words with boxes out.
+
+Everything here works on bytes in memory; nothing is read from or written to disk.
+Coordinates come out in points, origin top-left of the page as displayed (page rotation applied).
+"""
+
+from __future__ import annotations
+
+import ctypes
+import re
+from dataclasses import dataclass
+
+import pypdfium2 as pdfium
+import pypdfium2.raw as pdfium_c
+
+from schedgen.errors import (
+    CorruptPdfError,
+    EmptyFileError,
+    FileTooLargeError,
+    NoTextLayerError,
+    NotPdfError,
+    ParseLimitError,
+    PasswordProtectedError,
+    TooManyPagesError,
+)
+from schedgen.parsing.limits import ParseLimits
+
+PDF_MAGIC = b"%PDF-"
+MAGIC_WINDOW = 1024  # the spec lets a few bytes of junk precede the header
+EOF_WINDOW = 2048  # %%EOF must sit near the end of a complete file
+WHITE_LEVEL = 235  # a glyph whose R, G and B are all above this is invisible on paper
+WORD_RE = re.compile(r"\S+")
+
+
+@dataclass(frozen=True, slots=True)
+class Word:
+    """A run of visible glyphs with no space between them, and its box on the displayed page."""
+
+    text: str
+    x0: float
+    x1: float
+    top: float
+    bottom: float
+
+    @property
+    def height(self) -> float:
+        """Box height in points (close to the font size)."""
+        return self.bottom - self.top
+
+
+@dataclass(frozen=True, slots=True)
+class PageWords:
+    """The visible words of one page."""
+
+    number: int  # 1-based
+    width: float
+    height: float
+    words: tuple[Word, ...]
+
+
+def check_envelope(data: bytes, limits: ParseLimits) -> None:
+    """Reject what is obviously not a usable PDF before the PDF library sees it."""
+    if not data:
+        raise EmptyFileError()
+    if len(data) > limits.max_bytes:
+        raise FileTooLargeError()
+    if PDF_MAGIC not in data[:MAGIC_WINDOW]:
+        raise NotPdfError()
+    if b"%%EOF" not in data[-EOF_WINDOW:]:
+        raise CorruptPdfError()
+
+
+def _open(data: bytes) -> pdfium.PdfDocument:
+    try:
+        return pdfium.PdfDocument(data, password="")
+    except pdfium.PdfiumError as exc:
+        if exc.err_code in (pdfium_c.FPDF_ERR_PASSWORD, pdfium_c.FPDF_ERR_SECURITY):
+            raise PasswordProtectedError() from None
+        raise CorruptPdfError() from None
+
+
+class _Reader:
+    """Reusable ctypes buffers for reading glyph boxes fast."""
+
+    def __init__(self) -> None:
+        self.rect = pdfium_c.FS_RECTF()
+        self.rect_ref = ctypes.byref(self.rect)
+        self.rgba = [ctypes.c_uint() for _ in range(4)]
+        self.rgba_refs = [ctypes.byref(c) for c in self.rgba]
+
+    def box(self, textpage: object, index: int) -> tuple[float, float, float, float]:
+        """Loose box (left, top, right, bottom) of one glyph in PDF user space."""
+        pdfium_c.FPDFText_GetLooseCharBox(textpage, index, self.rect_ref)
+        r = self.rect
+        return r.left, r.top, r.right, r.bottom
+
+    def visible(self, textpage: object, index: int) -> bool:
+        """Whether a glyph would show on white paper: not white, not fully transparent.
+
+        Text in the invisible render mode stays: that is how OCR layers of scans are stored.
+        """
+        if pdfium_c.FPDFText_GetFillColor(textpage, index, *self.rgba_refs):
+            red, green, blue, alpha = (c.value for c in self.rgba)
+            return alpha > 0 and min(red, green, blue) <= WHITE_LEVEL
+        return True
+
+
+def _to_display(
+    box: tuple[float, float, float, float], rotation: int, width: float, height: float
+) -> tuple[float, float, float, float]:
+    """Map a box in PDF user space to (x0, x1, top, bottom) on the page as displayed."""
+    left, top, right, bottom = box
+    corners = ((left, top), (right, bottom))
+    if rotation == 90:
+        pts = [(y, x) for x, y in corners]
+    elif rotation == 180:
+        pts = [(width - x, y) for x, y in corners]
+    elif rotation == 270:
+        pts = [(height - y, width - x) for x, y in corners]
+    else:
+        pts = [(x, height - y) for x, y in corners]
+    xs = sorted(p[0] for p in pts)
+    ys = sorted(p[1] for p in pts)
+    return xs[0], xs[1], ys[0], ys[1]
+
+
+def _page_text(textpage: pdfium.PdfTextPage, count: int) -> str:
+    text: str = textpage.get_text_range(0, count)
+    if len(text) == count:
+        return text
+    # Characters outside the BMP come back as surrogate pairs: read them one at a time instead.
+    return "".join(chr(pdfium_c.FPDFText_GetUnicode(textpage.raw, i) or 32) for i in range(count))
+
+
+def _words_of_page(
+    textpage: pdfium.PdfTextPage, count: int, reader: _Reader, geometry: tuple[int, float, float]
+) -> list[Word]:
+    rotation, width, height = geometry
+    raw = textpage.raw
+    text = _page_text(textpage, count).replace("\x00", " ")
+    words: list[Word] = []
+    for match in WORD_RE.finditer(text):
+        i, j = match.start(), match.end() - 1
+        if not reader.visible(raw, i):
+            continue
+        first = reader.box(raw, i)
+        last = reader.box(raw, j) if j > i else first
+        merged = (
+            min(first[0], last[0]),
+            max(first[1], last[1]),
+            max(first[2], last[2]),
+            min(first[3], last[3]),
+        )
+        if rotation:
+            x0, x1, top, bottom = _to_display(merged, rotation, width, height)
+        else:
+            x0, x1, top, bottom = merged[0], merged[2], height - merged[1], height - merged[3]
+        words.append(Word(match.group(), x0, x1, top, bottom))
+    return words
+
+
+def read_words(data: bytes, limits: ParseLimits) -> list[PageWords]:
+    """Open PDF bytes and return the visible words of every page, enforcing the parse limits."""
+    check_envelope(data, limits)
+    doc = _open(data)
+    try:
+        pages = len(doc)
+        if pages == 0:
+            raise CorruptPdfError()
+        if pages > limits.max_pages:
+            raise TooManyPagesError()
+        reader = _Reader()
+        out: list[PageWords] = []
+        total_chars = 0
+        for index in range(pages):
+            page_words, chars = _read_page(doc, index, reader, limits)
+            total_chars += chars
+            if total_chars > limits.max_chars:
+                raise ParseLimitError()
+            out.append(page_words)
+    finally:
+        doc.close()
+    if not any(p.words for p in out):
+        raise NoTextLayerError()
+    return out
+
+
+def _read_page(
+    doc: pdfium.PdfDocument, index: int, reader: _Reader, limits: ParseLimits
+) -> tuple[PageWords, int]:
+    try:
+        page = doc[index]
+    except pdfium.PdfiumError:
+        raise CorruptPdfError(page=index + 1) from None
+    try:
+        objects = pdfium_c.FPDFPage_CountObjects(page.raw)
+        if objects > limits.max_objects_per_page:
+            raise ParseLimitError(page=index + 1)
+        width, height = page.get_size()
+        rotation = page.get_rotation() % 360
+        if rotation in (90, 270):
+            width, height = height, width
+        textpage = page.get_textpage()
+        try:
+            count = pdfium_c.FPDFText_CountChars(textpage.raw)
+            if count > limits.max_chars:
+                raise ParseLimitError(page=index + 1)
+            user_size = (height, width) if rotation in (90, 270) else (width, height)
+            words = _words_of_page(textpage, max(count, 0), reader, (rotation, *user_size))
+        finally:
+            textpage.close()
+    finally:
+        page.close()
+    return PageWords(index + 1, width, height, tuple(words)), max(count, 0)
