@@ -30,3 +30,14 @@ def real_pdfs() -> dict[str, bytes]:
             pytest.fail(reason)
         pytest.skip(reason)
     return {kind: (folder / name).read_bytes() for kind, name in REAL_FILES.items()}
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> object:
+    """In CI a skipped test is a failed test: nothing CI needs may be silently left out."""
+    outcome = yield
+    report = outcome.get_result()  # type: ignore[attr-defined]
+    if os.environ.get("CI") and report.skipped and not hasattr(report, "wasxfail"):
+        report.outcome = "failed"
+        report.longrepr = f"skipped in CI, which counts as a failure: {report.longrepr}"
+    return None

@@ -1,0 +1,283 @@
+"""The schedgen command line: parse UP timetable PDFs and export them as a calendar file.
+
+Exit codes: 0 done; 1 unexpected internal error; 2 wrong usage; 3 a PDF was rejected (its error code is
+printed); 4 the output file could not be written.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import logging
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import NoReturn
+
+import click
+
+from schedgen.domain.events import Timetable
+from schedgen.domain.selection import Selection, unmatched_choices
+from schedgen.domain.terms import DateRange, TermCalendar, offering_range
+from schedgen.errors import InputError, SchedgenError
+from schedgen.rendering.contract import timetable_to_dict
+from schedgen.rendering.ics import CalendarOptions
+from schedgen.rendering.table import render_table
+from schedgen.services.calendars import build_calendar, chosen_events, terms_for
+from schedgen.services.timetables import read_timetable
+
+EXIT_INTERNAL = 1
+EXIT_USAGE = 2
+EXIT_REJECTED = 3
+EXIT_OUTPUT = 4
+MAX_FILE_BYTES = 10 * 1024 * 1024  # read at most this much (+1 byte to notice larger files)
+
+log = logging.getLogger(__name__)
+
+
+def _fail(message: str, code: int) -> NoReturn:
+    click.echo(f"schedgen: {message}", err=True)
+    sys.exit(code)
+
+
+def _read_file(path: Path) -> bytes:
+    try:
+        with path.open("rb") as handle:
+            return handle.read(MAX_FILE_BYTES + 1)
+    except OSError as exc:
+        _fail(f"cannot read {path}: {exc.strerror or exc}", EXIT_USAGE)
+
+
+def _load(paths: Sequence[Path], isolated: bool) -> list[Timetable]:
+    timetables = []
+    for path in paths:
+        try:
+            timetable = read_timetable(_read_file(path), isolated=isolated)
+        except InputError as exc:
+            _fail(f"{path.name}: {exc.message} [{exc.code}]", EXIT_REJECTED)
+        except SchedgenError as exc:
+            log.exception("could not read %s", path.name)
+            _fail(f"{path.name}: {exc.message} [{exc.code}]", EXIT_INTERNAL)
+        for warning in timetable.warnings:
+            click.echo(
+                f"warning: {path.name} page {warning.page}: {warning.message}: {warning.text}", err=True
+            )
+        timetables.append(timetable)
+    return timetables
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="schedgen")
+def main() -> None:
+    """Turn University of Pretoria timetable PDFs into calendars.
+
+    Download your Lectures, Semester Tests and Exams PDFs from the UP portal, then run
+    `schedgen export Lectures.pdf Tests.pdf Exams.pdf -o timetable.ics` and import the file
+    into Google Calendar, Outlook or Apple Calendar.
+    """
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+
+
+FILES = click.argument("files", nargs=-1, required=True, type=click.Path(path_type=Path, dir_okay=False))
+NO_SANDBOX = click.option(
+    "--no-sandbox", is_flag=True, hidden=True, help="Parse in this process, without time and memory limits."
+)
+
+
+@main.command()
+@FILES
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["json", "table"]),
+    default="json",
+    show_default=True,
+    help="json: the machine-readable event contract; table: columns for reading.",
+)
+@NO_SANDBOX
+def parse(files: tuple[Path, ...], fmt: str, no_sandbox: bool) -> None:
+    """Read timetable PDFs and print their events.
+
+    The kind of each PDF (lectures, tests or exams) is read from its content. With one FILE the JSON
+    output is {"kind": ..., "events": [...]}; with several it is a list of those, each with its "file".
+    """
+    timetables = _load(files, isolated=not no_sandbox)
+    if fmt == "table":
+        click.echo("\n".join(render_table(t) for t in timetables), nl=False)
+        return
+    documents = [timetable_to_dict(t) for t in timetables]
+    if len(documents) == 1:
+        click.echo(json.dumps(documents[0], indent=2, ensure_ascii=False))
+    else:
+        for path, document in zip(files, documents, strict=True):
+            document["file"] = path.name
+        click.echo(json.dumps(documents, indent=2, ensure_ascii=False))
+
+
+def _date_choices(values: Sequence[str], option: str) -> dict[str, dt.date]:
+    out = {}
+    for value in values:
+        offering, sep, day = value.partition("=")
+        try:
+            if not sep:
+                raise ValueError
+            out[offering.strip().upper()] = dt.date.fromisoformat(day.strip())
+        except ValueError:
+            raise click.BadParameter(
+                f"use OFFERING=YYYY-MM-DD, e.g. S2=2026-07-13 (got {value!r})", param_hint=option
+            ) from None
+    return out
+
+
+def _recess(values: Sequence[str]) -> tuple[DateRange, ...]:
+    ranges = []
+    for value in values:
+        first, _, last = value.partition("..")
+        try:
+            ranges.append(
+                DateRange(dt.date.fromisoformat(first.strip()), dt.date.fromisoformat(last.strip()), "Recess")
+            )
+        except ValueError:
+            raise click.BadParameter(
+                f"use START..END, e.g. 2026-09-21..2026-09-25 (got {value!r})", param_hint="--recess"
+            ) from None
+    return tuple(ranges)
+
+
+@main.command()
+@FILES
+@click.option(
+    "-o",
+    "--output",
+    type=click.Path(path_type=Path, dir_okay=False),
+    required=True,
+    help="The .ics file to write.",
+)
+@click.option(
+    "--year",
+    type=int,
+    help="Term year for weekly classes (default: the current or next one we have dates for).",
+)
+@click.option(
+    "--from",
+    "starts",
+    multiple=True,
+    metavar="OFFERING=DATE",
+    help="First day of an offering, e.g. S2=2026-07-13.",
+)
+@click.option(
+    "--to",
+    "ends",
+    multiple=True,
+    metavar="OFFERING=DATE",
+    help="Last day of an offering, e.g. S2=2026-10-16.",
+)
+@click.option(
+    "--group",
+    "groups",
+    multiple=True,
+    metavar="MODULE=GROUP",
+    help="Keep only this group of a module for its activity type, e.g. 'COS 214=P02'.",
+)
+@click.option("--only", multiple=True, metavar="MODULE", help="Keep only these modules (repeatable).")
+@click.option("--exclude", multiple=True, metavar="MODULE", help="Leave these modules out (repeatable).")
+@click.option(
+    "--no-holidays", is_flag=True, help="Keep classes on public holidays (they are skipped by default)."
+)
+@click.option(
+    "--recess",
+    multiple=True,
+    metavar="START..END",
+    help="A break with no classes, e.g. 2026-09-21..2026-09-25.",
+)
+@click.option(
+    "--remind",
+    type=click.IntRange(0, 10080),
+    metavar="MIN",
+    help="Add a reminder this many minutes before each event.",
+)
+@click.option(
+    "--exam-hours",
+    type=click.FloatRange(0.25, 12),
+    default=3.0,
+    show_default=True,
+    help="Exam length (UP prints start times only).",
+)
+@click.option("--name", default="UP timetable", show_default=True, help="Calendar name.")
+@NO_SANDBOX
+def export(
+    files: tuple[Path, ...],
+    output: Path,
+    year: int | None,
+    starts: tuple[str, ...],
+    ends: tuple[str, ...],
+    groups: tuple[str, ...],
+    only: tuple[str, ...],
+    exclude: tuple[str, ...],
+    no_holidays: bool,
+    recess: tuple[str, ...],
+    remind: int | None,
+    exam_hours: float,
+    name: str,
+    no_sandbox: bool,
+) -> None:
+    """Write the events of timetable PDFs to one calendar (.ics) file.
+
+    Weekly classes repeat from the first to the last day of their offering (S1, S2, Y or a quarter),
+    skipping South African public holidays; tests and exams are single events.
+    """
+    try:
+        selection = Selection.build(groups=groups, only=only, exclude=exclude)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint="--group") from None
+    timetables = _load(files, isolated=not no_sandbox)
+    events = chosen_events(timetables, selection)
+    for note in unmatched_choices([e for t in timetables for e in t.events], selection):
+        click.echo(f"warning: {note}", err=True)
+    try:
+        terms = terms_for(year, dt.date.today())
+        overrides = _semester_overrides(terms, _date_choices(starts, "--from"), _date_choices(ends, "--to"))
+        options = CalendarOptions(
+            calendar_name=name,
+            year=terms.year,
+            semester_overrides=overrides,
+            skip_holidays=not no_holidays,
+            recess=_recess(recess),
+            exam_duration=dt.timedelta(hours=exam_hours),
+            reminder_minutes=remind,
+        )
+        calendar = build_calendar(events, terms, options)
+    except InputError as exc:
+        _fail(f"{exc.message} [{exc.code}]", EXIT_REJECTED)
+    _write_atomically(output, calendar)
+    click.echo(f"wrote {len(events)} events to {output}", err=True)
+
+
+def _semester_overrides(
+    terms: TermCalendar, starts: dict[str, dt.date], ends: dict[str, dt.date]
+) -> dict[str, tuple[dt.date, dt.date]]:
+    """Dates given with --from/--to, each completed from the term data when only one end is given."""
+    out = {}
+    for offering in sorted(set(starts) | set(ends)):
+        try:
+            default_start, default_end = offering_range(terms, offering)
+        except InputError:
+            if offering not in starts or offering not in ends:
+                raise click.BadParameter(f"give both --from and --to for {offering}") from None
+            default_start, default_end = starts[offering], ends[offering]
+        first, last = starts.get(offering, default_start), ends.get(offering, default_end)
+        if last < first:
+            raise click.BadParameter(f"{offering} ends before it starts ({first} .. {last})")
+        out[offering] = (first, last)
+    return out
+
+
+def _write_atomically(path: Path, content: bytes) -> None:
+    """Write to a temporary file beside the target, then rename: never a half-written calendar."""
+    temporary = path.with_name(f".{path.name}.partial")
+    try:
+        temporary.write_bytes(content)
+        temporary.replace(path)
+    except OSError as exc:
+        temporary.unlink(missing_ok=True)
+        _fail(f"cannot write {path}: {exc.strerror or exc}", EXIT_OUTPUT)
