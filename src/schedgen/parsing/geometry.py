@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import bisect
+import functools
 import itertools
 import re
 import statistics
@@ -93,26 +94,42 @@ class Header:
     bottom: float
 
 
+@functools.lru_cache(maxsize=4096)
 def _norm(text: str) -> str:
     return re.sub(r"[^a-z0-9]+", " ", text.lower()).strip()
+
+
+@functools.lru_cache(maxsize=16)
+def _vocabulary(specs: tuple[ColumnSpec, ...]) -> frozenset[str]:
+    return frozenset(word for spec in specs for label in spec.labels for word in _norm(label).split())
+
+
+def _looks_like_header(line: Line, vocabulary: frozenset[str]) -> bool:
+    """Most of a header line's words are label words (cheap test before the full match)."""
+    hits = sum(1 for w in line.words if _norm(w.text) in vocabulary)
+    return hits >= min(3, len(line.words)) and hits * 5 >= len(line.words) * 3
 
 
 def _header_cells(lines: Sequence[Line]) -> list[list[Word]]:
     """Stack wrapped label words under the label word they overlap most; one cell per label."""
     cells: list[list[Word]] = []
+    extents: list[tuple[float, float, float]] = []  # x0, x1, lowest top of each cell
     for line in lines:
         for word in line.words:
-            best, best_overlap = None, 0.0
-            for cell in cells:
-                overlap = min(word.x1, max(w.x1 for w in cell)) - max(word.x0, min(w.x0 for w in cell))
-                if overlap > best_overlap and all(w.top < word.top for w in cell):
-                    best, best_overlap = cell, overlap
-            if best is None:
+            best, best_overlap = -1, 0.0
+            for index, (x0, x1, top) in enumerate(extents):
+                overlap = min(word.x1, x1) - max(word.x0, x0)
+                if overlap > best_overlap and top < word.top:
+                    best, best_overlap = index, overlap
+            if best < 0:
                 cells.append([word])
+                extents.append((word.x0, word.x1, word.top))
             else:
-                best.append(word)
-    cells.sort(key=lambda c: min(w.x0 for w in c))
-    return cells
+                cells[best].append(word)
+                x0, x1, _ = extents[best]
+                extents[best] = (min(x0, word.x0), max(x1, word.x1), word.top)
+    order = sorted(range(len(cells)), key=lambda i: extents[i][0])
+    return [cells[i] for i in order]
 
 
 def _match_labels(
@@ -146,9 +163,9 @@ def _match_labels(
 
 def match_header(lines: Sequence[Line], specs: Sequence[ColumnSpec]) -> Header | None:
     """Find the first run of one to three lines that reads as the header the specs describe."""
-    first_words = {_norm(label).split(" ")[0] for spec in specs for label in spec.labels}
+    vocabulary = _vocabulary(tuple(specs))
     for start, line in enumerate(lines):
-        if not any(_norm(w.text) in first_words for w in line.words):
+        if not _looks_like_header(line, vocabulary):
             continue
         block = [line]
         for nxt in lines[start + 1 : start + 3]:

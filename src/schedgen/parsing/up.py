@@ -27,7 +27,12 @@ DATE_ISO_RE = re.compile(r"(\d{4})-(\d{2})-(\d{2})")
 DATE_NUM_RE = re.compile(r"(\d{1,2})/(\d{1,2})/(\d{4})")
 ACTIVITY_RE = re.compile(r"^[A-Z]{1,3}\d{1,2}$")
 CONTINUATION_RE = re.compile(r"^([a-z,&/)\-]|[\d,\s]+$)")
-MONTHS = {m: i for i, m in enumerate(["jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec"], start=1)}
+MONTHS = {
+    m: i
+    for i, m in enumerate(
+        ["jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec"], start=1
+    )
+}
 
 
 class RowError(ValueError):
