@@ -106,6 +106,29 @@ class ParseLimitError(InputError):
     default_message = "This PDF is too complex to read safely. UP timetables are simple; download the original from the portal."
 
 
+class UnknownOfferingError(InputError):
+    """Raised when a lecture's offering code (S1, Q3, ...) cannot be turned into dates."""
+
+    code = "UNKNOWN_OFFERING"
+    default_message = (
+        "Some classes are offered in a period we have no dates for. Give that period's dates yourself."
+    )
+
+
+class TermDataError(InputError):
+    """Base class for errors in term data (semester and recess dates)."""
+
+    code = "INVALID_TERM_DATA"
+    default_message = "The term dates file cannot be read. Check its dates and layout."
+
+
+class UnknownTermYearError(TermDataError):
+    """Raised when there are no term dates for the year asked for."""
+
+    code = "UNKNOWN_TERM_YEAR"
+    default_message = "We have no term dates for that year. Give the semester dates yourself."
+
+
 ERROR_TYPES: tuple[type[SchedgenError], ...] = (
     SchedgenError,
     InputError,
@@ -118,6 +141,9 @@ ERROR_TYPES: tuple[type[SchedgenError], ...] = (
     NoTextLayerError,
     NotTimetableError,
     ParseLimitError,
+    UnknownOfferingError,
+    TermDataError,
+    UnknownTermYearError,
 )
 
 

@@ -16,6 +16,8 @@ LINE_GAP_FACTOR = 1.6  # header lines further apart than this many line heights 
 TABLE_END_GAP_FACTOR = 2.5  # text further below the table than this many line heights is not in it
 TITLE_FACTOR = 1.5  # words this many times taller than the body text are titles, not cells
 MAX_CELLS_PER_LABEL = 4  # a header label is at most this many words
+MAX_HEADER_LINES = 3  # a header label wraps over at most this many lines
+MAX_UNKNOWN_CELLS = 2  # header cells naming no known column that a match may carry (new columns)
 
 
 @dataclass(frozen=True, slots=True)
@@ -132,48 +134,61 @@ def _header_cells(lines: Sequence[Line]) -> list[list[Word]]:
     return [cells[i] for i in order]
 
 
-def _match_labels(
-    specs: Sequence[ColumnSpec], texts: Sequence[str]
-) -> list[tuple[ColumnSpec, int, int]] | None:
-    """Assign consecutive header cells to the specs in order; every cell and required spec must be used."""
-    memo: dict[tuple[int, int], list[tuple[ColumnSpec, int, int]] | None] = {}
+Assignment = tuple[int, tuple[tuple[str, int, int], ...]]  # (unknown cells, (column key, first cell, end))
 
-    def solve(i: int, j: int) -> list[tuple[ColumnSpec, int, int]] | None:
-        if (i, j) in memo:
-            return memo[(i, j)]
-        result: list[tuple[ColumnSpec, int, int]] | None = None
-        if i == len(specs):
-            result = [] if j == len(texts) else None
-        else:
-            spec = specs[i]
-            wanted = {_norm(label) for label in spec.labels}
-            for k in range(j + 1, min(j + MAX_CELLS_PER_LABEL, len(texts)) + 1):
-                if _norm(" ".join(texts[j:k])) in wanted:
-                    rest = solve(i + 1, k)
-                    if rest is not None:
-                        result = [(spec, j, k), *rest]
-                        break
-            if result is None and spec.optional:
-                result = solve(i + 1, j)
-        memo[(i, j)] = result
-        return result
 
-    return solve(0, 0)
+def _match_labels(specs: Sequence[ColumnSpec], texts: Sequence[str]) -> list[tuple[str, int, int]] | None:
+    """Assign consecutive header cells to the specs in order, every required spec matched.
+
+    A cell that names no known column becomes an extra column (its text is kept apart and ignored);
+    the assignment with the fewest such cells wins, and more than MAX_UNKNOWN_CELLS means no match.
+    """
+    memo: dict[tuple[int, int], Assignment | None] = {}
+
+    def best(options: Iterable[Assignment | None]) -> Assignment | None:
+        found = [o for o in options if o is not None and o[0] <= MAX_UNKNOWN_CELLS]
+        return min(found, key=lambda o: o[0]) if found else None
+
+    def shifted(option: Assignment | None, cost: int, head: tuple[str, int, int]) -> Assignment | None:
+        return None if option is None else (option[0] + cost, (head, *option[1]))
+
+    def solve(i: int, j: int) -> Assignment | None:
+        if (i, j) not in memo:
+            options: list[Assignment | None] = []
+            if i == len(specs):
+                rest = tuple((f"extra{k}", k, k + 1) for k in range(j, len(texts)))
+                options.append((len(rest), rest))
+            else:
+                spec = specs[i]
+                wanted = {_norm(label) for label in spec.labels}
+                for k in range(j + 1, min(j + MAX_CELLS_PER_LABEL, len(texts)) + 1):
+                    if _norm(" ".join(texts[j:k])) in wanted:
+                        options.append(shifted(solve(i + 1, k), 0, (spec.key, j, k)))
+                if spec.optional:
+                    options.append(solve(i + 1, j))
+                if j < len(texts):
+                    options.append(shifted(solve(i, j + 1), 1, (f"extra{j}", j, j + 1)))
+            memo[(i, j)] = best(options)
+        return memo[(i, j)]
+
+    result = solve(0, 0)
+    return None if result is None else list(result[1])
 
 
 def match_header(lines: Sequence[Line], specs: Sequence[ColumnSpec]) -> Header | None:
-    """Find the first run of one to three lines that reads as the header the specs describe."""
+    """Find the first header the specs describe: a label line plus the wrapped label lines under it."""
     vocabulary = _vocabulary(tuple(specs))
     for start, line in enumerate(lines):
         if not _looks_like_header(line, vocabulary):
             continue
         block = [line]
-        for nxt in lines[start + 1 : start + 3]:
+        for nxt in lines[start + 1 : start + MAX_HEADER_LINES]:
             height = max(w.height for w in block[-1].words)
-            if nxt.top - block[-1].bottom > height * LINE_GAP_FACTOR:
+            close = nxt.top - block[-1].bottom <= height * LINE_GAP_FACTOR
+            if not close or not all(_norm(w.text) in vocabulary for w in nxt.words):
                 break
             block.append(nxt)
-        for size in range(1, len(block) + 1):
+        for size in range(len(block), 0, -1):
             header = _header_from_block(block[:size], specs)
             if header is not None:
                 return header
@@ -187,9 +202,9 @@ def _header_from_block(block: Sequence[Line], specs: Sequence[ColumnSpec]) -> He
     if matched is None:
         return None
     columns = []
-    for spec, j, k in matched:
+    for key, j, k in matched:
         words = [w for cell in cells[j:k] for w in cell]
-        columns.append(Column(spec.key, min(w.x0 for w in words), max(w.x1 for w in words)))
+        columns.append(Column(key, min(w.x0 for w in words), max(w.x1 for w in words)))
     return Header(tuple(columns), min(ln.top for ln in block), max(ln.bottom for ln in block))
 
 
