@@ -17,7 +17,8 @@ SEMESTERS = ("S1", "S2")
 QUARTERS = ("Q1", "Q2", "Q3", "Q4")
 YEAR = "Y"
 OFFERINGS = (*SEMESTERS, YEAR, *QUARTERS)
-# The semester a quarter falls back to when the term data does not give the quarter's own dates.
+# The semester each quarter lies in. A quarter's own dates must come from the term data or the user:
+# falling back to the whole semester would put a Q1 module's classes into Q2 as well.
 QUARTER_SEMESTER = {"Q1": "S1", "Q2": "S1", "Q3": "S2", "Q4": "S2"}
 TERM_SCHEMA = 1  # the term TOML layout this module reads
 
@@ -73,8 +74,7 @@ def _base_period(terms: TermCalendar, key: str, overrides: Mapping[str, DateRang
     if key == "S2":
         return terms.s2
     if key in QUARTER_SEMESTER:
-        quarter = terms.quarters.get(key)
-        return quarter if quarter is not None else _base_period(terms, QUARTER_SEMESTER[key], overrides)
+        return terms.quarters.get(key)
     return None
 
 

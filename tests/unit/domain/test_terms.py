@@ -13,7 +13,6 @@ from schedgen.domain.events import Weekday
 from schedgen.domain.terms import (
     DateRange,
     TermCalendar,
-    UnknownOfferingError,
     class_dates,
     excluded_dates,
     first_weekday_on_or_after,
@@ -23,7 +22,7 @@ from schedgen.domain.terms import (
     terms_from_toml,
     weekly_dates,
 )
-from schedgen.errors import UnknownTermYearError
+from schedgen.errors import UnknownOfferingError, UnknownTermYearError
 
 D = dt.date
 S1_2026 = DateRange(D(2026, 2, 9), D(2026, 5, 22))
@@ -107,20 +106,24 @@ def test_missing_year_raises_typed_error() -> None:
         ("S2", (D(2026, 7, 13), D(2026, 10, 16))),
         (" s1 ", (D(2026, 2, 9), D(2026, 5, 22))),
         ("Y", (D(2026, 2, 9), D(2026, 10, 16))),
-        ("Q1", (D(2026, 2, 9), D(2026, 5, 22))),  # no quarter dates: falls back to S1
-        ("Q2", (D(2026, 2, 9), D(2026, 5, 22))),
-        ("Q3", (D(2026, 7, 13), D(2026, 10, 16))),
-        ("Q4", (D(2026, 7, 13), D(2026, 10, 16))),
     ],
 )
 def test_offering_range(offered: str, expected: tuple[dt.date, dt.date]) -> None:
     assert offering_range(TERMS, offered) == expected
 
 
-def test_quarter_from_data_wins_over_semester_fallback() -> None:
+@pytest.mark.parametrize("quarter", ["Q1", "Q2", "Q3", "Q4"])
+def test_quarter_without_dates_is_not_guessed(quarter: str) -> None:
+    with pytest.raises(UnknownOfferingError) as info:
+        offering_range(TERMS, quarter)
+    assert quarter in info.value.message
+
+
+def test_quarter_dates_come_from_the_data() -> None:
     terms = terms_from_toml(FULL_TOML)
     assert offering_range(terms, "Q3") == (D(2030, 7, 15), D(2030, 8, 30))
-    assert offering_range(terms, "Q4") == (D(2030, 7, 15), D(2030, 10, 25))
+    with pytest.raises(UnknownOfferingError):
+        offering_range(terms, "Q4")
 
 
 def test_year_offering_is_two_periods_with_the_break_between() -> None:
@@ -130,7 +133,6 @@ def test_year_offering_is_two_periods_with_the_break_between() -> None:
 def test_overrides_replace_semesters_and_feed_fallbacks() -> None:
     overrides = {"s1": (D(2026, 3, 2), D(2026, 4, 30))}
     assert offering_range(TERMS, "S1", overrides) == (D(2026, 3, 2), D(2026, 4, 30))
-    assert offering_range(TERMS, "Q1", overrides) == (D(2026, 3, 2), D(2026, 4, 30))
     assert offering_range(TERMS, "Y", overrides) == (D(2026, 3, 2), D(2026, 10, 16))
     assert offering_range(None, "W1", {"W1": (D(2026, 6, 1), D(2026, 6, 30))}) == (
         D(2026, 6, 1),

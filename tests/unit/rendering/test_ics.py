@@ -179,8 +179,11 @@ def test_year_module_has_no_classes_between_semesters() -> None:
     assert len(found) == 13 + 13
 
 
-def test_quarter_without_dates_falls_back_to_its_semester() -> None:
-    assert starts(parse([lecture(offered="Q2")])) == starts(parse([lecture()]))
+def test_quarter_without_dates_needs_dates_from_the_user() -> None:
+    with pytest.raises(UnknownOfferingError):
+        parse([lecture(offered="Q2")])
+    options = CalendarOptions(semester_overrides={"Q2": (D(2026, 4, 6), D(2026, 5, 22))})
+    assert starts(parse([lecture(offered="Q2")], options))[0].date() == D(2026, 4, 13)
 
 
 def test_semester_override_and_excluded_first_day_moves_dtstart() -> None:
@@ -368,7 +371,7 @@ def _lectures(draw: st.DrawFn) -> LectureSession:
     end = (dt.datetime.combine(D(2026, 1, 1), start) + dt.timedelta(minutes=minutes)).time()
     return lecture(
         module=draw(st.sampled_from(["COS 214", "COS 284", "WTW 114"])),
-        offered=draw(st.sampled_from(["S1", "S2", "Y", "Q3"])),
+        offered=draw(st.sampled_from(["S1", "S2", "Y"])),
         group=draw(st.sampled_from(["G01", "G02", "P01"])),
         activity=draw(st.sampled_from(["L1", "L2", "P1", "T1"])),
         day=draw(st.sampled_from(list(Weekday))),
