@@ -66,8 +66,10 @@ def parse_pdf(data: bytes, limits: ParseLimits = DEFAULT_LIMITS) -> Timetable:
             warnings.append(_text_warning(page.number, orphans, "above the first row"))
     events: list[Event] = []
     for row in rows:
+        problems: list[str] = []
         try:
-            events.extend(layout.build(row))
+            events.extend(layout.build(row, problems))
         except RowError as problem:
-            warnings.append(warning_for(row, problem))
+            problems.append(str(problem))
+        warnings.extend(warning_for(row, problem) for problem in problems)
     return Timetable(layout.kind, tuple(merge_sessions(events)), len(pages), tuple(warnings))

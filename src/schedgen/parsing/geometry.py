@@ -247,7 +247,8 @@ def column_bounds(columns: Sequence[Column], words: Sequence[Word], height: floa
         gaps = _uncovered(prev.x0, col.x0 + slack, covered)
         bound = wanted
         if gaps:
-            lo, hi = max(gaps, key=lambda g: g[1] - g[0])
+            # White space right of the label counts for nothing: there the new column's data may just be short.
+            lo, hi = max(gaps, key=lambda g: min(g[1], col.x0) - g[0])
             bound = min(max(wanted, lo), hi - 0.01)
         if bounds and bound <= bounds[-1]:
             bound = bounds[-1] + 0.01

@@ -46,7 +46,7 @@ class Layout:
     kind: Kind
     title: str
     columns: tuple[ColumnSpec, ...]
-    build: Callable[[Row], list[Event]]
+    build: Callable[[Row, list[str]], list[Event]]  # (row, problems found in it) -> events
 
 
 def module_code(text: str) -> str | None:
@@ -151,8 +151,11 @@ def _tolerance(row: Row) -> float:
     return min(ln.bottom - ln.top for ln in lines) * 0.5 if lines else 3.0
 
 
-def build_lectures(row: Row) -> list[Event]:
-    """One event per time line of a lectures row; same-slot lines with other venues merge later."""
+def build_lectures(row: Row, problems: list[str]) -> list[Event]:
+    """One event per time line of a lectures row; same-slot lines with other venues merge later.
+
+    A time line that cannot be read is reported in `problems`; the row's other sessions still count.
+    """
     module = _module(row)
     tolerance = _tolerance(row)
     bands = _bands(row, "time", tolerance)
@@ -166,13 +169,14 @@ def build_lectures(row: Row) -> list[Event]:
     for band in bands:
         activity = _aligned(band, "activity", tolerance) or activity
         day = _aligned(band, "day", tolerance) or day
-        if activity is None or day is None:
-            raise RowError(f"{module} {group}: a class time has no activity or day")
-        start, end = parse_range(band[0].text)
         try:
-            weekday = Weekday.from_label(day)
-        except ValueError:
-            raise RowError(f"{module} {group}: not a day of the week: {day!r}") from None
+            if activity is None or day is None:
+                raise RowError("a class time has no activity or day")
+            start, end = parse_range(band[0].text)
+            weekday = _weekday(day)
+        except RowError as problem:
+            problems.append(f"{module} {group}: {problem}")
+            continue
         venue = " ".join(ln.text for ln in band[1] if ln.column == "venue")
         events.append(
             LectureSession(
@@ -192,6 +196,13 @@ def build_lectures(row: Row) -> list[Event]:
     return events
 
 
+def _weekday(text: str) -> Weekday:
+    try:
+        return Weekday.from_label(text)
+    except ValueError:
+        raise RowError(f"not a day of the week: {text!r}") from None
+
+
 def _venue_list(lines: Sequence[CellLine]) -> tuple[str, ...]:
     """One venue per line, except lines that plainly continue a wrapped venue name."""
     venues: list[str] = []
@@ -204,7 +215,7 @@ def _venue_list(lines: Sequence[CellLine]) -> tuple[str, ...]:
     return tuple(venues)
 
 
-def build_tests(row: Row) -> list[Event]:
+def build_tests(row: Row, problems: list[str]) -> list[Event]:
     """One sitting per time line of a semester tests row (normally exactly one)."""
     module = _module(row)
     tolerance = _tolerance(row)
@@ -217,16 +228,19 @@ def build_tests(row: Row) -> list[Event]:
     for band in bands:
         day = _aligned(band, "day", tolerance) or day or row.text("day")
         date_text = _aligned(band, "date", tolerance) or date_text or row.text("date")
-        start, end = parse_range(band[0].text)
+        try:
+            start, end = parse_range(band[0].text)
+            date = parse_date(date_text)
+        except RowError as problem:
+            problems.append(f"{module} {label}: {problem}")
+            continue
         campus = _aligned(band, "campus", tolerance) or row.text("campus")
         venues = _venue_list([ln for ln in band[1] if ln.column == "venue"])
-        events.append(
-            TestSitting(module, label, day.strip(), parse_date(date_text), start, end, venues, campus.strip())
-        )
+        events.append(TestSitting(module, label, day.strip(), date, start, end, venues, campus.strip()))
     return events
 
 
-def build_exams(row: Row) -> list[Event]:
+def build_exams(row: Row, problems: list[str]) -> list[Event]:
     """One sitting per exams row; wrapped cell lines join into one text (one venue)."""
     module = _module(row)
     venue = row.text("venue").strip()
@@ -320,7 +334,7 @@ def merge_sessions(events: Sequence[Event]) -> list[Event]:
     return out
 
 
-def warning_for(row: Row, problem: Exception) -> ParseWarning:
-    """A student-readable warning for a row that could not be read."""
+def warning_for(row: Row, problem: object) -> ParseWarning:
+    """A student-readable warning for a row (or part of one) that could not be read."""
     text = " | ".join(ln.text for col in row.cells.values() for ln in col)
     return ParseWarning(page=row.page, message=f"Could not read a row: {problem}", text=text[:300])
