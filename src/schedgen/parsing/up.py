@@ -123,8 +123,17 @@ def _position(line: CellLine) -> tuple[int, float]:
 
 
 def _bands(row: Row, key: str, tolerance: float) -> list[tuple[CellLine, list[CellLine]]]:
-    """For each line in the key column, the lines of every other column from it down to the next key line."""
-    keys = sorted(row.lines(key), key=_position)
+    """For each time range in the key column, the lines of every column from it down to the next one.
+
+    A key-column line that does not finish a time range ("08:30 -" wrapped before "09:20") is merged into
+    the band it continues, so the band's key line carries the whole range.
+    """
+    keys: list[CellLine] = []
+    for line in sorted(row.lines(key), key=_position):
+        if keys and not RANGE_RE.search(keys[-1].text):
+            keys[-1] = dataclasses.replace(keys[-1], text=f"{keys[-1].text} {line.text}", bottom=line.bottom)
+        else:
+            keys.append(line)
     others = sorted((ln for col, lines in row.cells.items() if col != key for ln in lines), key=_position)
     bands: list[tuple[CellLine, list[CellLine]]] = [(k, []) for k in keys]
     for line in others:
