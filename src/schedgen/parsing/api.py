@@ -72,4 +72,9 @@ def parse_pdf(data: bytes, limits: ParseLimits = DEFAULT_LIMITS) -> Timetable:
         except RowError as problem:
             problems.append(str(problem))
         warnings.extend(warning_for(row, problem) for problem in problems)
+    if not events and warnings:
+        raise NotTimetableError(
+            "This PDF looks like a UP timetable, but none of its rows could be read. "
+            "Download it again from the UP portal; if it still fails, tell us."
+        )
     return Timetable(layout.kind, tuple(merge_sessions(events)), len(pages), tuple(warnings))

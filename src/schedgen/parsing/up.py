@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import bisect
 import dataclasses
 import datetime as dt
 import re
@@ -134,15 +135,17 @@ def _bands(row: Row, key: str, tolerance: float) -> list[tuple[CellLine, list[Ce
             keys[-1] = dataclasses.replace(keys[-1], text=f"{keys[-1].text} {line.text}", bottom=line.bottom)
         else:
             keys.append(line)
-    others = sorted((ln for col, lines in row.cells.items() if col != key for ln in lines), key=_position)
+    starts = [(k.page, k.top - tolerance) for k in keys]  # sorted, since keys are
     bands: list[tuple[CellLine, list[CellLine]]] = [(k, []) for k in keys]
-    for line in others:
-        owner = None
-        for index, k in enumerate(keys):
-            if (k.page, k.top - tolerance) <= _position(line):
-                owner = index
-        if owner is not None:
-            bands[owner][1].append(line)
+    for column, lines in row.cells.items():
+        if column == key:
+            continue
+        for line in lines:
+            owner = bisect.bisect_right(starts, _position(line)) - 1
+            if owner >= 0:
+                bands[owner][1].append(line)
+    for _, lines in bands:
+        lines.sort(key=_position)
     return bands
 
 
