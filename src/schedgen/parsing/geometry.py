@@ -33,26 +33,43 @@ class Line:
     @classmethod
     def of(cls, words: Sequence[Word]) -> Line:
         """Build a line from its words (any order)."""
-        ordered = tuple(sorted(words, key=lambda w: w.x0))
+        if len(words) == 1:
+            (word,) = words
+            return cls((word,), word.top, word.bottom, word.x0, word.text)
+        ordered = tuple(sorted(words, key=_left))
         return cls(
             ordered,
-            min(w.top for w in ordered),
-            max(w.bottom for w in ordered),
+            min([w.top for w in ordered]),
+            max([w.bottom for w in ordered]),
             ordered[0].x0,
-            " ".join(w.text for w in ordered),
+            " ".join([w.text for w in ordered]),
         )
+
+
+def _left(word: Word) -> float:
+    return word.x0
+
+
+def _centre_then_left(word: Word) -> tuple[float, float]:
+    return (word.top + word.bottom, word.x0)
 
 
 def group_lines(words: Iterable[Word]) -> list[Line]:
     """Group words into lines: a word joins a line when its vertical centre falls in the line's first word."""
-    lines: list[list[Word]] = []
-    for word in sorted(words, key=lambda w: (w.top + w.bottom, w.x0)):
+    lines: list[Line] = []
+    current: list[Word] = []
+    band_top = band_bottom = 0.0
+    for word in sorted(words, key=_centre_then_left):
         centre = (word.top + word.bottom) / 2
-        if lines and lines[-1][0].top <= centre <= lines[-1][0].bottom:
-            lines[-1].append(word)
-        else:
-            lines.append([word])
-    return [Line.of(ws) for ws in lines]
+        if current and band_top <= centre <= band_bottom:
+            current.append(word)
+            continue
+        if current:
+            lines.append(Line.of(current))
+        current, band_top, band_bottom = [word], word.top, word.bottom
+    if current:
+        lines.append(Line.of(current))
+    return lines
 
 
 def body_height(words: Sequence[Word]) -> float:

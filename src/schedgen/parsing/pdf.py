@@ -80,29 +80,37 @@ def _open(data: bytes) -> pdfium.PdfDocument:
 
 
 class _Reader:
-    """Reusable ctypes buffers for reading glyph boxes fast."""
+    """Reusable ctypes buffers for reading glyph boxes and colours fast (a ctypes call per glyph is slow)."""
 
     def __init__(self) -> None:
         self.rect = pdfium_c.FS_RECTF()
         self.rect_ref = ctypes.byref(self.rect)
-        self.rgba = [ctypes.c_uint() for _ in range(4)]
-        self.rgba_refs = [ctypes.byref(c) for c in self.rgba]
+        self.rgba = (ctypes.c_uint(), ctypes.c_uint(), ctypes.c_uint(), ctypes.c_uint())
+        self.rgba_refs = tuple(ctypes.byref(c) for c in self.rgba)
 
-    def box(self, textpage: object, index: int) -> tuple[float, float, float, float]:
-        """Loose box (left, top, right, bottom) of one glyph in PDF user space."""
-        pdfium_c.FPDFText_GetLooseCharBox(textpage, index, self.rect_ref)
-        r = self.rect
-        return r.left, r.top, r.right, r.bottom
-
-    def visible(self, textpage: object, index: int) -> bool:
-        """Whether a glyph would show on white paper: not white, not fully transparent.
-
-        Text in the invisible render mode stays: that is how OCR layers of scans are stored.
-        """
-        if pdfium_c.FPDFText_GetFillColor(textpage, index, *self.rgba_refs):
-            red, green, blue, alpha = (c.value for c in self.rgba)
-            return alpha > 0 and min(red, green, blue) <= WHITE_LEVEL
-        return True
+    def words(self, textpage: object, text: str) -> list[tuple[str, float, float, float, float]]:
+        """(text, left, top, right, bottom) in PDF user space of every visible whitespace-free run."""
+        loose_box, fill_colour = pdfium_c.FPDFText_GetLooseCharBox, pdfium_c.FPDFText_GetFillColor
+        rect, rect_ref = self.rect, self.rect_ref
+        red, green, blue, alpha = self.rgba
+        refs = self.rgba_refs
+        out = []
+        for match in WORD_RE.finditer(text):
+            i, j = match.start(), match.end() - 1
+            # Invisible on white paper: white or fully transparent fill. Text in the invisible render mode
+            # stays, because that is how OCR layers of scans are stored.
+            if fill_colour(textpage, i, *refs) and (
+                alpha.value == 0 or min(red.value, green.value, blue.value) > WHITE_LEVEL
+            ):
+                continue
+            loose_box(textpage, i, rect_ref)
+            left, top, right, bottom = rect.left, rect.top, rect.right, rect.bottom
+            if j > i:
+                loose_box(textpage, j, rect_ref)
+                right = max(right, rect.right)
+                top, bottom = max(top, rect.top), min(bottom, rect.bottom)
+            out.append((match.group(), left, top, right, bottom))
+        return out
 
 
 def _to_display(
@@ -136,27 +144,14 @@ def _words_of_page(
     textpage: pdfium.PdfTextPage, count: int, reader: _Reader, geometry: tuple[int, float, float]
 ) -> list[Word]:
     rotation, width, height = geometry
-    raw = textpage.raw
     text = _page_text(textpage, count).replace("\x00", " ")
-    words: list[Word] = []
-    for match in WORD_RE.finditer(text):
-        i, j = match.start(), match.end() - 1
-        if not reader.visible(raw, i):
-            continue
-        first = reader.box(raw, i)
-        last = reader.box(raw, j) if j > i else first
-        merged = (
-            min(first[0], last[0]),
-            max(first[1], last[1]),
-            max(first[2], last[2]),
-            min(first[3], last[3]),
-        )
-        if rotation:
-            x0, x1, top, bottom = _to_display(merged, rotation, width, height)
-        else:
-            x0, x1, top, bottom = merged[0], merged[2], height - merged[1], height - merged[3]
-        words.append(Word(match.group(), x0, x1, top, bottom))
-    return words
+    runs = reader.words(textpage.raw, text)
+    if rotation:
+        return [
+            Word(t, *_to_display((left, top, right, bottom), rotation, width, height))
+            for t, left, top, right, bottom in runs
+        ]
+    return [Word(t, left, right, height - top, height - bottom) for t, left, top, right, bottom in runs]
 
 
 def read_words(data: bytes, limits: ParseLimits) -> list[PageWords]:
