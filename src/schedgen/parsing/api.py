@@ -54,7 +54,8 @@ def parse_pdf(data: bytes, limits: ParseLimits = DEFAULT_LIMITS) -> Timetable:
         found = header if page is pages[first] else match_header(group_lines(body), layout.columns)
         if found is not None:
             columns = found.columns
-        words = body if found is None else [w for w in body if w.top > found.bottom]
+        # Below the header by vertical centre: a first row packed tight under the header still counts.
+        words = body if found is None else [w for w in body if w.top + w.bottom > 2 * found.bottom]
         if not words:
             continue
         lines = cell_lines(page.number, words, columns, height)
