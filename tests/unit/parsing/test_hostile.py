@@ -56,7 +56,8 @@ def _children() -> set[int]:
     """Pids of this process's live and zombie children."""
     pids: set[int] = set()
     for task in os.listdir("/proc/self/task"):
-        with open(f"/proc/self/task/{task}/children") as listing:
+        # A thread that has just finished may vanish between listdir and open: it has no children then.
+        with contextlib.suppress(FileNotFoundError), open(f"/proc/self/task/{task}/children") as listing:
             pids.update(int(pid) for pid in listing.read().split())
     return pids
 
