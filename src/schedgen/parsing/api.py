@@ -9,6 +9,7 @@ from schedgen.errors import NotTimetableError
 from schedgen.parsing.geometry import (
     CellLine,
     Header,
+    Line,
     Row,
     assign_rows,
     body_height,
@@ -19,20 +20,19 @@ from schedgen.parsing.geometry import (
     table_end,
 )
 from schedgen.parsing.limits import ParseLimits
-from schedgen.parsing.pdf import Word, read_words
+from schedgen.parsing.pdf import read_words
 from schedgen.parsing.up import LAYOUTS, Layout, RowError, is_module_line, merge_sessions, warning_for
 
 DEFAULT_LIMITS = ParseLimits()
 
 
-def detect_layout(bodies: Sequence[Sequence[Word]]) -> tuple[Layout, int, Header]:
+def detect_layout(pages: Sequence[Sequence[Line]]) -> tuple[Layout, int, Header]:
     """Find the kind of timetable from its header row (never from the file name)."""
-    for index, body in enumerate(bodies):
-        lines = group_lines(body)
-        for layout in LAYOUTS:
-            header = match_header(lines, layout.columns)
-            if header is not None:
-                return layout, index, header
+    for index, lines in enumerate(pages):
+        found = [(header, layout) for layout in LAYOUTS if (header := match_header(lines, layout.columns))]
+        if found:
+            header, layout = min(found, key=lambda pair: pair[0].top)  # the first header on the page
+            return layout, index, header
     raise NotTimetableError()
 
 
@@ -45,20 +45,24 @@ def parse_pdf(data: bytes, limits: ParseLimits = DEFAULT_LIMITS) -> Timetable:
     """Read a UP Lectures, Semester Tests or Exams PDF into events; unreadable rows become warnings."""
     pages = read_words(data, limits)
     heights = [body_height(page.words) for page in pages]
-    bodies = [drop_titles(page.words, height) for page, height in zip(pages, heights, strict=True)]
-    layout, first, header = detect_layout(bodies)
+    page_lines = [
+        group_lines(drop_titles(page.words, height)) for page, height in zip(pages, heights, strict=True)
+    ]
+    layout, first, header = detect_layout(page_lines)
     rows: list[Row] = []
     warnings: list[ParseWarning] = []
     columns = header.columns
-    for page, body, height in zip(pages[first:], bodies[first:], heights[first:], strict=True):
-        found = header if page is pages[first] else match_header(group_lines(body), layout.columns)
+    for page, all_lines, height in zip(pages[first:], page_lines[first:], heights[first:], strict=True):
+        found = header if page is pages[first] else match_header(all_lines, layout.columns)
         if found is not None:
             columns = found.columns
         # Below the header by vertical centre: a first row packed tight under the header still counts.
-        words = body if found is None else [w for w in body if w.top + w.bottom > 2 * found.bottom]
-        if not words:
+        table = (
+            all_lines if found is None else [ln for ln in all_lines if ln.top + ln.bottom > 2 * found.bottom]
+        )
+        if not table:
             continue
-        lines = cell_lines(page.number, words, columns, height)
+        lines = cell_lines(page.number, table, columns, height)
         end = table_end(lines, is_module_line, height)
         if end < len(lines):
             warnings.append(_text_warning(page.number, lines[end:], "below the table"))

@@ -151,45 +151,51 @@ def _header_cells(lines: Sequence[Line]) -> list[list[Word]]:
     return [cells[i] for i in order]
 
 
-Assignment = tuple[int, tuple[tuple[str, int, int], ...]]  # (unknown cells, (column key, first cell, end))
-
-
 def _match_labels(specs: Sequence[ColumnSpec], texts: Sequence[str]) -> list[tuple[str, int, int]] | None:
     """Assign consecutive header cells to the specs in order, every required spec matched.
 
     A cell that names no known column becomes an extra column (its text is kept apart and ignored);
     the assignment with the fewest such cells wins, and more than MAX_UNKNOWN_CELLS means no match.
+    An exact match (no extra column) is tried first, since it is the usual case and by far the cheapest.
     """
-    memo: dict[tuple[int, int], Assignment | None] = {}
+    norms = [
+        [_norm(" ".join(texts[j:k])) for k in range(j + 1, min(j + MAX_CELLS_PER_LABEL, len(texts)) + 1)]
+        for j in range(len(texts))
+    ]
+    wanted = [{_norm(label) for label in spec.labels} for spec in specs]
 
-    def best(options: Iterable[Assignment | None]) -> Assignment | None:
-        found = [o for o in options if o is not None and o[0] <= MAX_UNKNOWN_CELLS]
-        return min(found, key=lambda o: o[0]) if found else None
+    def attempt(budget: int) -> list[tuple[str, int, int]] | None:
+        memo: dict[tuple[int, int, int], tuple[tuple[str, int, int], ...] | None] = {}
 
-    def shifted(option: Assignment | None, cost: int, head: tuple[str, int, int]) -> Assignment | None:
-        return None if option is None else (option[0] + cost, (head, *option[1]))
-
-    def solve(i: int, j: int) -> Assignment | None:
-        if (i, j) not in memo:
-            options: list[Assignment | None] = []
+        def solve(i: int, j: int, left: int) -> tuple[tuple[str, int, int], ...] | None:
+            key = (i, j, left)
+            if key in memo:
+                return memo[key]
+            found: tuple[tuple[str, int, int], ...] | None = None
             if i == len(specs):
-                rest = tuple((f"extra{k}", k, k + 1) for k in range(j, len(texts)))
-                options.append((len(rest), rest))
+                if len(texts) - j <= left:
+                    found = tuple((f"extra{k}", k, k + 1) for k in range(j, len(texts)))
             else:
-                spec = specs[i]
-                wanted = {_norm(label) for label in spec.labels}
-                for k in range(j + 1, min(j + MAX_CELLS_PER_LABEL, len(texts)) + 1):
-                    if _norm(" ".join(texts[j:k])) in wanted:
-                        options.append(shifted(solve(i + 1, k), 0, (spec.key, j, k)))
-                if spec.optional:
-                    options.append(solve(i + 1, j))
-                if j < len(texts):
-                    options.append(shifted(solve(i, j + 1), 1, (f"extra{j}", j, j + 1)))
-            memo[(i, j)] = best(options)
-        return memo[(i, j)]
+                for offset, text in enumerate(norms[j] if j < len(texts) else ()):
+                    if text in wanted[i] and (rest := solve(i + 1, j + offset + 1, left)) is not None:
+                        found = ((specs[i].key, j, j + offset + 1), *rest)
+                        break
+                if found is None and specs[i].optional:
+                    found = solve(i + 1, j, left)
+                if found is None and left > 0 and j < len(texts):
+                    rest = solve(i, j + 1, left - 1)
+                    found = None if rest is None else ((f"extra{j}", j, j + 1), *rest)
+            memo[key] = found
+            return found
 
-    result = solve(0, 0)
-    return None if result is None else list(result[1])
+        result = solve(0, 0, budget)
+        return None if result is None else list(result)
+
+    for budget in range(MAX_UNKNOWN_CELLS + 1):
+        matched = attempt(budget)
+        if matched is not None:
+            return matched
+    return None
 
 
 def match_header(lines: Sequence[Line], specs: Sequence[ColumnSpec]) -> Header | None:
@@ -306,18 +312,36 @@ class Row:
         self.cells.setdefault(line.column, []).append(line)
 
 
-def cell_lines(page: int, words: Sequence[Word], columns: Sequence[Column], height: float) -> list[CellLine]:
-    """Split a page's table words into columns by their left edge, then into lines within each column."""
-    bounds = column_bounds(columns, words, height)
-    by_column: dict[str, list[Word]] = {}
-    for word in words:
-        by_column.setdefault(columns[bisect.bisect_right(bounds, word.x0)].key, []).append(word)
+def cell_lines(page: int, lines: Sequence[Line], columns: Sequence[Column], height: float) -> list[CellLine]:
+    """Cut a page's table lines into cells: consecutive words whose left edges fall in one column."""
+    bounds = column_bounds(columns, [w for line in lines for w in line.words], height)
     out = []
-    for column, col_words in by_column.items():
-        for line in group_lines(col_words):
-            out.append(CellLine(page, column, line.top, line.bottom, line.x0, line.text))
-    out.sort(key=lambda c: (c.top, c.x0))
+    for line in lines:
+        run: list[Word] = []
+        index = -1
+        for word in line.words:
+            column = bisect.bisect_right(bounds, word.x0)
+            if run and column != index:
+                out.append(_cell(page, columns[index].key, run))
+                run = []
+            run.append(word)
+            index = column
+        out.append(_cell(page, columns[index].key, run))
     return out
+
+
+def _cell(page: int, column: str, words: Sequence[Word]) -> CellLine:
+    if len(words) == 1:
+        word = words[0]
+        return CellLine(page, column, word.top, word.bottom, word.x0, word.text)
+    return CellLine(
+        page,
+        column,
+        min([w.top for w in words]),
+        max([w.bottom for w in words]),
+        words[0].x0,
+        " ".join([w.text for w in words]),
+    )
 
 
 def table_end(lines: Sequence[CellLine], is_anchor: Callable[[CellLine], bool], height: float) -> int:

@@ -87,9 +87,8 @@ def test_column_edge_sits_in_the_white_gap_even_when_data_starts_left_of_label()
 
 def test_words_go_to_the_column_their_left_edge_is_in() -> None:
     columns = [Column("a", 10, 40), Column("b", 100, 130)]
-    lines = cell_lines(
-        1, [word("left", 10, 200), word("right", 100, 200), word("more", 100, 211)], columns, 10
-    )
+    page = group_lines([word("left", 10, 200), word("right", 100, 200), word("more", 100, 211)])
+    lines = cell_lines(1, page, columns, 10)
     assert [(ln.column, ln.text) for ln in lines] == [("a", "left"), ("b", "right"), ("b", "more")]
 
 
