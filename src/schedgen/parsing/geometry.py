@@ -9,6 +9,7 @@ import re
 import statistics
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
 from schedgen.parsing.pdf import Word
 
@@ -20,8 +21,7 @@ MAX_HEADER_LINES = 3  # a header label wraps over at most this many lines
 MAX_UNKNOWN_CELLS = 2  # header cells naming no known column that a match may carry (new columns)
 
 
-@dataclass(frozen=True, slots=True)
-class Line:
+class Line(NamedTuple):
     """Words sharing one baseline band, left to right."""
 
     words: tuple[Word, ...]
@@ -279,8 +279,7 @@ def column_bounds(columns: Sequence[Column], words: Sequence[Word], height: floa
     return bounds
 
 
-@dataclass(frozen=True, slots=True)
-class CellLine:
+class CellLine(NamedTuple):
     """One line of text inside one column of the table."""
 
     page: int

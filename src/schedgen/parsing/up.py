@@ -132,7 +132,7 @@ def _bands(row: Row, key: str, tolerance: float) -> list[tuple[CellLine, list[Ce
     keys: list[CellLine] = []
     for line in sorted(row.lines(key), key=_position):
         if keys and not RANGE_RE.search(keys[-1].text):
-            keys[-1] = dataclasses.replace(keys[-1], text=f"{keys[-1].text} {line.text}", bottom=line.bottom)
+            keys[-1] = keys[-1]._replace(text=f"{keys[-1].text} {line.text}", bottom=line.bottom)
         else:
             keys.append(line)
     starts = [(k.page, k.top - tolerance) for k in keys]  # sorted, since keys are
