@@ -38,7 +38,8 @@ def timings_ms(func: object, data: bytes, runs: int) -> tuple[float, float]:
         start = time.perf_counter()
         func(data)
         samples.append((time.perf_counter() - start) * 1000)
-    batches = [statistics.fmean(samples[i : i + BATCH]) for i in range(0, len(samples) - BATCH + 1, BATCH)]
+    size = min(BATCH, len(samples))
+    batches = [statistics.fmean(samples[i : i + size]) for i in range(0, len(samples) - size + 1, size)]
     return statistics.median(samples), min(batches)
 
 
@@ -52,6 +53,36 @@ def cli_peak_rss_mib(path: Path) -> float:
     )
     after = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
     return max(after, before) / 1024
+
+
+def big_lectures(rows: int) -> bytes:
+    """A generated Lectures PDF with `rows` rows of three sessions each (tens of pages)."""
+    import datetime as dt
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+    from tests.support.updraw import draw_lectures
+
+    from schedgen.domain.events import LectureSession, Weekday
+
+    sessions = []
+    for n in range(rows):
+        module = f"{'ABCDEFGH'[n % 8]}{'KLNPRS'[n // 8 % 6]}T {100 + n % 900}"
+        for k, day in enumerate((Weekday.MONDAY, Weekday.WEDNESDAY, Weekday.FRIDAY)):
+            sessions.append(
+                LectureSession(
+                    module,
+                    "S1",
+                    f"G{n // 900 + 1:02d}",
+                    "E",
+                    f"L{k + 1}",
+                    day,
+                    dt.time(7 + k, 30),
+                    dt.time(8 + k, 20),
+                    (f"IT 4-{k + 1}", "Centenary 6"),
+                    "HATFIELD",
+                )
+            )
+    return draw_lectures(sessions)
 
 
 def main() -> None:
@@ -78,6 +109,16 @@ def main() -> None:
             f"| {name} | {events} | {direct:.2f} | {best:.2f} | {before:.0f} | {before / direct:.1f}x | "
             f"{events / direct * 1000:,.0f} | {boxed:.2f} | {rss:.1f} |"
         )
+
+    data = big_lectures(600)
+    timetable = parse_pdf(data)
+    direct, best = timings_ms(parse_pdf, data, 10)
+    print(
+        f"\nGenerated Lectures PDF: {timetable.pages} pages, {len(data) / 1024:.0f} KiB, {len(timetable.events)} "
+        f"events: parse median {direct:.0f} ms (best batch {best:.0f} ms), "
+        f"{len(timetable.events) / direct * 1000:,.0f} events/s; peak RSS of this process "
+        f"{resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MiB"
+    )
 
 
 if __name__ == "__main__":
