@@ -4,6 +4,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
 
+bash scripts/services.sh
 echo "== ruff"; .venv/bin/ruff check src tests scripts
 echo "== ruff format"; .venv/bin/ruff format --check src tests scripts
 echo "== mypy"; .venv/bin/mypy

@@ -281,3 +281,81 @@ def _write_atomically(path: Path, content: bytes) -> None:
     except OSError as exc:
         temporary.unlink(missing_ok=True)
         _fail(f"cannot write {path}: {exc.strerror or exc}", EXIT_OUTPUT)
+
+
+@main.command()
+@click.option("--host", default=None, help="Address to listen on (default 127.0.0.1, or SCHEDGEN_HOST).")
+@click.option("--port", type=int, default=None, help="Port (default 8000, or SCHEDGEN_PORT).")
+def serve(host: str | None, port: int | None) -> None:
+    """Run the web service.
+
+    With no configuration it needs nothing else: SQLite, files and workers live in SCHEDGEN_DATA_DIR.
+    With SCHEDGEN_DATABASE_URL, SCHEDGEN_REDIS_URL and SCHEDGEN_S3_* it is one stateless API instance;
+    run `schedgen worker` for the workers.
+    """
+    import uvicorn
+
+    from schedgen.config import Settings
+    from schedgen.web.app import create_app
+
+    settings = Settings()
+    overrides = {k: v for k, v in (("host", host), ("port", port)) if v is not None}
+    settings = settings.model_copy(update=overrides)
+    logging.getLogger().setLevel(settings.log_level)
+    click.echo(
+        f"schedgen serving on http://{settings.host}:{settings.port} (API docs at /api/docs)", err=True
+    )
+    uvicorn.run(create_app(settings), host=settings.host, port=settings.port, log_level="warning")
+
+
+@main.command()
+@click.option(
+    "--processes", type=click.IntRange(1, 64), default=1, show_default=True, help="Worker processes."
+)
+@click.option(
+    "--threads", type=click.IntRange(1, 64), default=2, show_default=True, help="Threads per process."
+)
+def worker(processes: int, threads: int) -> None:
+    """Run parse workers against SCHEDGEN_REDIS_URL (any number, on any number of hosts)."""
+    import signal
+    import threading
+
+    from schedgen.config import Settings
+    from schedgen.worker.runner import supervise
+
+    settings = Settings()
+    if settings.embedded:
+        _fail(
+            "schedgen worker needs SCHEDGEN_REDIS_URL (embedded `schedgen serve` runs its own workers)",
+            EXIT_USAGE,
+        )
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    signal.signal(signal.SIGINT, lambda *_: stop.set())
+    click.echo(f"schedgen worker: {processes} process(es) x {threads} thread(s)", err=True)
+    supervise(settings, processes, threads, should_stop=stop.is_set)
+
+
+@main.group()
+def db() -> None:
+    """Database maintenance."""
+
+
+@db.command("upgrade")
+def db_upgrade() -> None:
+    """Apply all migrations to SCHEDGEN_DATABASE_URL (or the embedded SQLite file)."""
+    from schedgen.adapters.db.engine import build_engine, wait_for_database
+    from schedgen.adapters.db.migrate import upgrade
+    from schedgen.config import Settings
+
+    settings = Settings()
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    engine = build_engine(settings)
+    try:
+        wait_for_database(engine, settings.db_connect_retries, settings.db_connect_retry_delay_s)
+        upgrade(engine)
+    except SchedgenError as exc:
+        _fail(f"{exc.message} [{exc.code}]", EXIT_INTERNAL)
+    finally:
+        engine.dispose()
+    click.echo("database is up to date", err=True)

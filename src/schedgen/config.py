@@ -33,8 +33,8 @@ class Settings(BaseSettings):
     s3_region: str = "us-east-1"
 
     # --- database pool (seeds R3)
-    db_pool_size: int = 20
-    db_max_overflow: int = 30  # pool_size + overflow = 50 connections at most per process
+    db_pool_size: int = 10
+    db_max_overflow: int = 20  # at most 30 connections per process: API + 2 workers stay under 100
     db_pool_timeout_s: float = 30.0  # wait this long for a free connection
     db_statement_timeout_ms: int = 10_000  # PostgreSQL only
     db_connect_retries: int = 3  # at start-up
@@ -62,7 +62,7 @@ class Settings(BaseSettings):
     # --- HTTP
     host: str = "127.0.0.1"
     port: int = 8000
-    in_process_workers: int = 2  # embedded mode: worker threads inside `schedgen serve`
+    in_process_workers: int = 2  # embedded mode: worker threads inside `schedgen serve` (0: none)
     log_level: str = "INFO"
 
     @property

@@ -1,0 +1,400 @@
+"""Where uploads wait for a worker: the BlobStore capability, its local-folder and S3 implementations, the sweep.
+
+Every vendor or OS error leaves this module as BlobNotFoundError or BlobStoreUnavailableError; an oversized
+stream as BlobTooLargeError (code FILE_TOO_LARGE). Blob contents are never logged: keys and sizes only.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import re
+import tempfile
+import time
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager, suppress
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import IO, Any, Protocol
+
+from botocore.config import Config  # type: ignore[import-untyped]
+from botocore.exceptions import BotoCoreError, ClientError  # type: ignore[import-untyped]
+
+from schedgen.config import Settings
+from schedgen.errors import FileTooLargeError, SchedgenError
+
+log = logging.getLogger(__name__)
+
+KEY_PATTERN = re.compile(r"[A-Za-z0-9_.-]+(?:/[A-Za-z0-9_.-]+)*")  # relative, no empty segments
+MAX_KEY_LENGTH = 1024  # S3's limit (keys are ASCII, so characters are bytes)
+MAX_SEGMENT_LENGTH = 255  # the file-name limit of common local file systems
+TEMP_MARKER = "~"  # never valid in a key, so an unfinished local write is never taken for a blob
+STALE_TEMP_S = 3600  # a local temporary file untouched this long belongs to a crashed write
+SPOOL_MEMORY_BYTES = 1024 * 1024  # an S3 upload larger than this is spooled to a temporary file
+NOT_FOUND_CODES = frozenset({"NoSuchKey", "NoSuchBucket", "NotFound", "404"})
+
+S3Client = Any  # botocore builds client classes at run time; boto3-stubs would give the real type
+
+
+class BlobTooLargeError(FileTooLargeError):
+    """Raised when a stream given to BlobStore.put is longer than its max_bytes."""
+
+
+class BlobNotFoundError(SchedgenError):
+    """Raised when no blob is stored under the key asked for."""
+
+    code = "BLOB_NOT_FOUND"
+    default_message = (
+        "This upload is no longer stored (uploads are deleted after a day). Please upload it again."
+    )
+
+
+class BlobStoreUnavailableError(SchedgenError):
+    """Raised when the blob store cannot be reached or used; worth retrying later."""
+
+    code = "STORAGE_UNAVAILABLE"
+    default_message = "We cannot store or read files right now. Please try again in a few minutes."
+
+
+class BlobStore(Protocol):
+    """Keyed blobs: streamed in under a size limit, read whole, deleted by key or by age."""
+
+    def put(self, key: str, chunks: Iterable[bytes], *, max_bytes: int) -> int:
+        """Store the stream under key, replacing any blob there atomically; return its size in bytes."""
+        ...
+
+    def get(self, key: str) -> bytes:
+        """Return the blob stored under key; raise BlobNotFoundError if there is none."""
+        ...
+
+    def delete(self, key: str) -> None:
+        """Remove the blob under key if there is one (deleting a missing key is not an error)."""
+        ...
+
+    def keys_older_than(self, cutoff: datetime) -> Iterator[str]:
+        """Yield the key of every blob last written before cutoff (an aware datetime)."""
+        ...
+
+    def check(self) -> None:
+        """Cheaply probe the store; raise BlobStoreUnavailableError if it cannot be used."""
+        ...
+
+
+def is_valid_key(key: str) -> bool:
+    """Whether key is a relative path of [A-Za-z0-9/_.-] with no '..', '.' or empty segment."""
+    return (
+        len(key) <= MAX_KEY_LENGTH
+        and KEY_PATTERN.fullmatch(key) is not None
+        and ".." not in key
+        and all(part != "." and len(part) <= MAX_SEGMENT_LENGTH for part in key.split("/"))
+    )
+
+
+def validate_key(key: str) -> str:
+    """Return key unchanged if it is valid, else raise ValueError."""
+    if not is_valid_key(key):
+        raise ValueError(f"invalid blob key {key!r}: use a relative path of [A-Za-z0-9/_.-] without '..'")
+    return key
+
+
+def _check_limit(max_bytes: int) -> None:
+    if max_bytes < 0:
+        raise ValueError(f"max_bytes must not be negative, got {max_bytes}")
+
+
+def _require_aware(moment: datetime) -> datetime:
+    if moment.tzinfo is None or moment.utcoffset() is None:
+        raise ValueError("blob ages are compared with timezone-aware datetimes only")
+    return moment
+
+
+def _unavailable(operation: str, key: str, exc: BaseException) -> BlobStoreUnavailableError:
+    """Log why the store failed (key and cause, never contents) and return the typed error to raise."""
+    log.warning("blob store %s failed for %s: %s: %s", operation, key, type(exc).__name__, exc)
+    return BlobStoreUnavailableError()
+
+
+def _copy_limited(chunks: Iterable[bytes], out: IO[bytes], max_bytes: int, key: str) -> int:
+    """Write chunks to out and return the byte count; past max_bytes raise BlobTooLargeError."""
+    size = 0
+    for chunk in chunks:  # errors raised by the caller's stream pass through unchanged
+        size += len(chunk)
+        if size > max_bytes:
+            log.info("refused %s: stream exceeds %d bytes", key, max_bytes)
+            raise BlobTooLargeError()
+        try:
+            out.write(chunk)
+        except OSError as exc:
+            raise _unavailable("write", key, exc) from exc
+    return size
+
+
+class LocalBlobStore:
+    """Blobs as files under root; each put writes a private temporary file and renames it into place."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+
+    def _path(self, key: str) -> Path:
+        return self.root.joinpath(*validate_key(key).split("/"))
+
+    def put(self, key: str, chunks: Iterable[bytes], *, max_bytes: int) -> int:
+        """Stream into a temporary file beside the blob, fsync it and rename it over the key's path."""
+        path = self._path(key)
+        _check_limit(max_bytes)
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            # mode 0600, a unique name (safe across threads and processes), and a '~' no key can contain
+            fd, name = tempfile.mkstemp(
+                prefix=f".{path.name[:64]}{TEMP_MARKER}", suffix=".part", dir=path.parent
+            )
+        except OSError as exc:
+            raise _unavailable("put", key, exc) from exc
+        temp = Path(name)
+        try:
+            with os.fdopen(fd, "wb") as out:
+                size = _copy_limited(chunks, out, max_bytes, key)
+                _commit(out, temp, path, key)
+        except BaseException:
+            _remove_quietly(temp)
+            raise
+        log.info("stored %s (%d bytes)", key, size)
+        return size
+
+    def get(self, key: str) -> bytes:
+        """Read the whole blob (uploads are at most a few MB)."""
+        path = self._path(key)
+        try:
+            data = path.read_bytes()
+        except (FileNotFoundError, NotADirectoryError, IsADirectoryError) as exc:
+            raise BlobNotFoundError() from exc
+        except OSError as exc:
+            raise _unavailable("get", key, exc) from exc
+        log.debug("read %s (%d bytes)", key, len(data))
+        return data
+
+    def delete(self, key: str) -> None:
+        """Unlink the blob's file; a missing file (or a folder at that path) means there is nothing to do."""
+        path = self._path(key)
+        try:
+            path.unlink(missing_ok=True)
+        except (NotADirectoryError, IsADirectoryError):
+            return
+        except OSError as exc:
+            raise _unavailable("delete", key, exc) from exc
+        log.info("deleted %s", key)
+
+    def keys_older_than(self, cutoff: datetime) -> Iterator[str]:
+        """Walk root by file mtime; temporary files of crashed writes older than cutoff are removed on the way."""
+        limit = _require_aware(cutoff).timestamp()
+        stale = min(limit, time.time() - STALE_TEMP_S)  # never a temporary file a put is still writing
+        try:
+            for folder, _dirs, names in os.walk(self.root, onerror=_raise_unless_missing):
+                for name in sorted(names):
+                    key = self._older_key(Path(folder, name), limit, stale)
+                    if key is not None:
+                        yield key
+        except OSError as exc:
+            raise _unavailable("list", str(self.root), exc) from exc
+
+    def _older_key(self, path: Path, limit: float, stale: float) -> str | None:
+        try:
+            mtime = path.stat().st_mtime
+        except FileNotFoundError:  # deleted or renamed since the folder was listed
+            return None
+        if TEMP_MARKER in path.name:  # a crashed write's leftovers still hold user data: the sweep owns them
+            if mtime < stale:
+                _remove_quietly(path)
+                log.warning("removed abandoned partial blob %s", path)
+            return None
+        key = path.relative_to(self.root).as_posix()
+        return key if mtime < limit and is_valid_key(key) else None
+
+    def check(self) -> None:
+        """Make sure root exists and a file can be created in it (an unnamed one where the OS allows)."""
+        try:
+            self.root.mkdir(parents=True, exist_ok=True)
+            with tempfile.TemporaryFile(dir=self.root):
+                pass
+        except OSError as exc:
+            raise _unavailable("check", str(self.root), exc) from exc
+
+
+def _commit(out: IO[bytes], temp: Path, path: Path, key: str) -> None:
+    """Flush, fsync and close the temporary file, rename it to the blob's path and fsync the folder."""
+    try:
+        out.flush()
+        os.fsync(out.fileno())
+        out.close()
+        os.replace(temp, path)
+        folder = os.open(path.parent, os.O_RDONLY)
+        try:
+            os.fsync(folder)
+        finally:
+            os.close(folder)
+    except OSError as exc:
+        raise _unavailable("put", key, exc) from exc
+
+
+def _remove_quietly(path: Path) -> None:
+    with suppress(OSError):
+        path.unlink(missing_ok=True)
+
+
+def _raise_unless_missing(exc: OSError) -> None:
+    if not isinstance(exc, FileNotFoundError):  # a missing root or a folder removed mid-walk: nothing there
+        raise exc
+
+
+class S3BlobStore:
+    """Blobs as objects in one bucket (AWS S3, MinIO, moto); each put is a single atomic PutObject."""
+
+    def __init__(self, client: S3Client, bucket: str, *, page_size: int = 1000) -> None:
+        self.client = client
+        self.bucket = bucket
+        self.page_size = page_size  # keys per list_objects_v2 page (1000 is S3's maximum)
+
+    def put(self, key: str, chunks: Iterable[bytes], *, max_bytes: int) -> int:
+        """Count the stream into a spooled temporary file, then send it with one PutObject.
+
+        Memory stays under SPOOL_MEMORY_BYTES; an oversized stream is refused before anything reaches
+        S3, so there is never a partial object or a multipart upload to abort.
+        """
+        validate_key(key)
+        _check_limit(max_bytes)
+        with tempfile.SpooledTemporaryFile(max_size=SPOOL_MEMORY_BYTES) as spool:
+            size = _copy_limited(chunks, spool, max_bytes, key)
+            spool.seek(0)
+            with _s3_errors("put", key):  # the body is seekable, so botocore can retry it
+                self.client.put_object(Bucket=self.bucket, Key=key, Body=spool, ContentLength=size)
+        log.info("stored %s (%d bytes)", key, size)
+        return size
+
+    def get(self, key: str) -> bytes:
+        """Download the whole object."""
+        validate_key(key)
+        with _s3_errors("get", key, not_found=True):
+            body = self.client.get_object(Bucket=self.bucket, Key=key)["Body"]
+            try:
+                data: bytes = body.read()
+            finally:
+                body.close()
+        log.debug("read %s (%d bytes)", key, len(data))
+        return data
+
+    def delete(self, key: str) -> None:
+        """DeleteObject, which S3 already treats as idempotent."""
+        validate_key(key)
+        with _s3_errors("delete", key):
+            self.client.delete_object(Bucket=self.bucket, Key=key)
+        log.info("deleted %s", key)
+
+    def keys_older_than(self, cutoff: datetime) -> Iterator[str]:
+        """Page through list_objects_v2 and yield keys whose LastModified is before cutoff."""
+        limit = _require_aware(cutoff)
+        paginator = self.client.get_paginator("list_objects_v2")
+        pages = paginator.paginate(Bucket=self.bucket, PaginationConfig={"PageSize": self.page_size})
+        with _s3_errors("list", self.bucket):
+            for page in pages:
+                for item in page.get("Contents", ()):
+                    if item["LastModified"] < limit and is_valid_key(item["Key"]):
+                        yield item["Key"]
+
+    def check(self) -> None:
+        """HeadBucket: the endpoint answers, the credentials work and the bucket exists."""
+        with _s3_errors("check", self.bucket):
+            self.client.head_bucket(Bucket=self.bucket)
+
+    def ensure_bucket(self) -> None:
+        """Create the bucket unless it exists already; safe to run at every start and concurrently."""
+        if self._bucket_exists():
+            return
+        params: dict[str, Any] = {"Bucket": self.bucket}
+        region = self.client.meta.region_name
+        if region and region != "us-east-1":  # us-east-1 rejects an explicit location constraint
+            params["CreateBucketConfiguration"] = {"LocationConstraint": region}
+        try:
+            self.client.create_bucket(**params)
+        except ClientError as exc:
+            if _error_code(exc) not in {"BucketAlreadyOwnedByYou", "BucketAlreadyExists"}:
+                raise _unavailable("create bucket", self.bucket, exc) from exc
+            self.check()  # someone created it first: fine if we can use it
+            return
+        except BotoCoreError as exc:
+            raise _unavailable("create bucket", self.bucket, exc) from exc
+        log.info("created bucket %s", self.bucket)
+
+    def _bucket_exists(self) -> bool:
+        try:
+            self.client.head_bucket(Bucket=self.bucket)
+        except ClientError as exc:
+            if _error_code(exc) in NOT_FOUND_CODES:
+                return False
+            raise _unavailable("check", self.bucket, exc) from exc
+        except BotoCoreError as exc:
+            raise _unavailable("check", self.bucket, exc) from exc
+        return True
+
+
+def _error_code(exc: Any) -> str:
+    return str(exc.response.get("Error", {}).get("Code", ""))
+
+
+@contextmanager
+def _s3_errors(operation: str, key: str, *, not_found: bool = False) -> Iterator[None]:
+    """Translate botocore errors; with not_found, a missing key becomes BlobNotFoundError."""
+    try:
+        yield
+    except ClientError as exc:
+        if not_found and _error_code(exc) in {"NoSuchKey", "404"}:
+            raise BlobNotFoundError() from exc
+        raise _unavailable(operation, key, exc) from exc
+    except BotoCoreError as exc:
+        raise _unavailable(operation, key, exc) from exc
+
+
+def build_s3_client(
+    settings: Settings,
+    *,
+    connect_timeout_s: float = 3.0,
+    read_timeout_s: float = 10.0,
+    max_attempts: int = 3,
+) -> S3Client:
+    """A boto3 S3 client for settings: path-style addressing (MinIO), short timeouts, standard retries."""
+    import boto3  # type: ignore[import-untyped]  # only S3 deployments pay for importing boto3
+
+    config = Config(
+        connect_timeout=connect_timeout_s,
+        read_timeout=read_timeout_s,
+        retries={"mode": "standard", "total_max_attempts": max_attempts},
+        s3={"addressing_style": "path"},
+    )
+    access_key, secret_key = settings.s3_access_key, settings.s3_secret_key
+    return boto3.session.Session().client(  # a session of its own: nothing shared with boto3's default
+        "s3",
+        endpoint_url=settings.s3_endpoint_url,
+        region_name=settings.s3_region,
+        aws_access_key_id=access_key.get_secret_value() if access_key else None,  # None: AWS's own chain
+        aws_secret_access_key=secret_key.get_secret_value() if secret_key else None,
+        config=config,
+    )
+
+
+def build_blobstore(settings: Settings) -> BlobStore:
+    """S3 when a bucket is configured, else files under <data_dir>/blobs; does no I/O."""
+    if settings.uses_s3 and settings.s3_bucket is not None:
+        return S3BlobStore(build_s3_client(settings), settings.s3_bucket)
+    if settings.s3_endpoint_url is not None:
+        log.warning("SCHEDGEN_S3_ENDPOINT_URL is set but SCHEDGEN_S3_BUCKET is not: storing blobs locally")
+    return LocalBlobStore(settings.data_dir / "blobs")
+
+
+def sweep_blobs(store: BlobStore, *, now: datetime, max_age: timedelta) -> int:
+    """Delete every blob last written before now - max_age; return how many were deleted."""
+    cutoff = _require_aware(now) - max_age
+    removed = 0
+    for key in store.keys_older_than(cutoff):
+        store.delete(key)
+        removed += 1
+    log.info("swept %d blobs older than %s", removed, cutoff.isoformat())
+    return removed

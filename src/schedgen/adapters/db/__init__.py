@@ -1,0 +1,1 @@
+"""Job persistence: engines, tables, migrations and queries on SQLite (embedded) and PostgreSQL."""

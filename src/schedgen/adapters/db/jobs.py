@@ -1,0 +1,281 @@
+"""Job queries: insert, compare-and-set state changes, counts and sweeps; they never commit (services do)."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Collection
+from typing import Any, cast
+
+import sqlalchemy as sa
+from sqlalchemy.orm import Session
+
+from schedgen.adapters.db.tables import jobs_table
+from schedgen.domain.jobs import Job, JobPriority, JobStatus, NewJob, QueueCounts
+
+PENDING = JobStatus.PENDING.value
+PROCESSING = JobStatus.PROCESSING.value
+COMPLETED = JobStatus.COMPLETED.value
+FAILED = JobStatus.FAILED.value
+
+
+def _to_job(row: sa.Row[Any]) -> Job:
+    values = row._mapping
+    return Job(
+        id=values["id"],
+        status=JobStatus(values["status"]),
+        owner=values["owner"],
+        filename=values["filename"],
+        blob_key=values["blob_key"],
+        size=values["size"],
+        priority=JobPriority(values["priority"]),
+        attempts=values["attempts"],
+        created_at=values["created_at"],
+        updated_at=values["updated_at"],
+        available_at=values["available_at"],
+        expires_at=values["expires_at"],
+        kind=values["kind"],
+        result=values["result"],
+        error_code=values["error_code"],
+        error_message=values["error_message"],
+        last_attempt_at=values["last_attempt_at"],
+        completed_at=values["completed_at"],
+        worker=values["worker"],
+    )
+
+
+def _rowcount(session: Session, stmt: sa.Executable) -> int:
+    """Rows an UPDATE or DELETE matched."""
+    result = cast("sa.CursorResult[Any]", session.execute(stmt))
+    return int(result.rowcount)
+
+
+def insert_job(session: Session, new: NewJob) -> Job:
+    """Store a new pending job, available at once."""
+    jobs = jobs_table()
+    stmt = (
+        sa.insert(jobs)
+        .values(
+            id=new.id,
+            status=PENDING,
+            priority=int(new.priority),
+            owner=new.owner,
+            filename=new.filename,
+            blob_key=new.blob_key,
+            size=new.size,
+            attempts=0,
+            created_at=new.created_at,
+            updated_at=new.created_at,
+            available_at=new.created_at,
+            expires_at=new.expires_at,
+        )
+        .returning(*jobs.c)
+    )
+    return _to_job(session.execute(stmt).one())
+
+
+def get_job(session: Session, job_id: str) -> Job | None:
+    """The job with this id, or None (a primary-key lookup)."""
+    jobs = jobs_table()
+    row = session.execute(sa.select(jobs).where(jobs.c.id == job_id)).one_or_none()
+    return None if row is None else _to_job(row)
+
+
+def claim_job(
+    session: Session, job_id: str, *, now: dt.datetime, worker: str, stale_after: dt.timedelta
+) -> Job | None:
+    """Move a due pending job (or one whose worker went silent) to processing by `worker`; None if lost."""
+    if stale_after <= dt.timedelta(0):
+        raise ValueError("stale_after must be positive")
+    jobs = jobs_table()
+    claimable = sa.or_(
+        sa.and_(jobs.c.status == PENDING, jobs.c.available_at <= now),
+        sa.and_(jobs.c.status == PROCESSING, jobs.c.updated_at < now - stale_after),
+    )
+    stmt = (
+        sa.update(jobs)
+        .where(jobs.c.id == job_id, claimable)
+        .values(
+            status=PROCESSING,
+            attempts=jobs.c.attempts + 1,
+            last_attempt_at=now,
+            worker=worker,
+            updated_at=now,
+        )
+        .returning(*jobs.c)
+    )
+    row = session.execute(stmt).one_or_none()
+    return None if row is None else _to_job(row)
+
+
+def _update_owned(session: Session, job_id: str, worker: str, **values: Any) -> bool:
+    """Compare-and-set on a job still processing by `worker`; True if this call changed it."""
+    jobs = jobs_table()
+    stmt = (
+        sa.update(jobs)
+        .where(jobs.c.id == job_id, jobs.c.status == PROCESSING, jobs.c.worker == worker)
+        .values(**values)
+    )
+    return _rowcount(session, stmt) == 1
+
+
+def touch_job(session: Session, job_id: str, *, worker: str, now: dt.datetime) -> bool:
+    """Heartbeat: renew `worker`'s claim on a processing job; False if it is no longer theirs."""
+    return _update_owned(session, job_id, worker, updated_at=now)
+
+
+def complete_job(
+    session: Session,
+    job_id: str,
+    *,
+    worker: str,
+    kind: str,
+    result: dict[str, Any],
+    now: dt.datetime,
+) -> bool:
+    """Processing by `worker` -> completed with its result; False if it was not theirs to complete."""
+    return _update_owned(
+        session,
+        job_id,
+        worker,
+        status=COMPLETED,
+        kind=kind,
+        result=result,
+        error_code=None,
+        error_message=None,
+        completed_at=now,
+        updated_at=now,
+    )
+
+
+def fail_job(
+    session: Session, job_id: str, *, worker: str, code: str, message: str, now: dt.datetime
+) -> bool:
+    """Processing by `worker` -> failed with an error code; False if it was not theirs to fail."""
+    return _update_owned(
+        session,
+        job_id,
+        worker,
+        status=FAILED,
+        error_code=code,
+        error_message=message,
+        completed_at=now,
+        updated_at=now,
+    )
+
+
+def release_job(
+    session: Session,
+    job_id: str,
+    *,
+    worker: str,
+    available_at: dt.datetime,
+    code: str,
+    message: str,
+    now: dt.datetime,
+) -> bool:
+    """Processing by `worker` -> pending again from `available_at` (retry with backoff), keeping the error."""
+    return _update_owned(
+        session,
+        job_id,
+        worker,
+        status=PENDING,
+        available_at=available_at,
+        error_code=code,
+        error_message=message,
+        updated_at=now,
+    )
+
+
+def touch_pending(session: Session, job_id: str, *, now: dt.datetime) -> bool:
+    """Note that the reconciler re-enqueued this pending job now; False if it is no longer pending."""
+    jobs = jobs_table()
+    stmt = sa.update(jobs).where(jobs.c.id == job_id, jobs.c.status == PENDING).values(updated_at=now)
+    return _rowcount(session, stmt) == 1
+
+
+def clear_blob(session: Session, job_id: str) -> None:
+    """Forget the job's stored PDF (after the caller deleted it)."""
+    jobs = jobs_table()
+    session.execute(sa.update(jobs).where(jobs.c.id == job_id).values(blob_key=None))
+
+
+def delete_job(session: Session, job_id: str) -> Job | None:
+    """Delete one job; returns it (so the caller can delete its blob), or None if there was none."""
+    jobs = jobs_table()
+    row = session.execute(sa.delete(jobs).where(jobs.c.id == job_id).returning(*jobs.c)).one_or_none()
+    return None if row is None else _to_job(row)
+
+
+def count_jobs(session: Session, *, now: dt.datetime) -> QueueCounts:
+    """Jobs by queue state, in one grouped query (delayed = pending but not yet due)."""
+    jobs = jobs_table()
+    stmt = sa.select(
+        jobs.c.status,
+        sa.func.count(),
+        sa.func.count().filter(jobs.c.available_at > now),
+    ).group_by(jobs.c.status)
+    totals: dict[str, int] = {}
+    delayed = 0
+    for status, total, not_due in session.execute(stmt):
+        totals[status] = total
+        if status == PENDING:
+            delayed = not_due
+    return QueueCounts(
+        waiting=totals.get(PENDING, 0) - delayed,
+        active=totals.get(PROCESSING, 0),
+        completed=totals.get(COMPLETED, 0),
+        failed=totals.get(FAILED, 0),
+        delayed=delayed,
+    )
+
+
+def count_waiting(session: Session, *, now: dt.datetime) -> int:
+    """Pending jobs due by `now`: QueueCounts.waiting from an index range (for upload backpressure)."""
+    jobs = jobs_table()
+    stmt = sa.select(sa.func.count()).where(jobs.c.status == PENDING, jobs.c.available_at <= now)
+    return int(session.execute(stmt).scalar_one())
+
+
+def _oldest_ids(
+    session: Session, status: str, due: list[sa.ColumnElement[bool]], order: sa.Column[Any], limit: int
+) -> list[str]:
+    jobs = jobs_table()
+    stmt = sa.select(jobs.c.id).where(jobs.c.status == status, *due).order_by(order, jobs.c.id).limit(limit)
+    return list(session.scalars(stmt))
+
+
+def pending_job_ids(session: Session, *, older_than: dt.datetime, limit: int) -> list[str]:
+    """Pending jobs due and untouched since `older_than` or earlier (to re-enqueue), longest-due first."""
+    jobs = jobs_table()
+    due = [jobs.c.available_at <= older_than, jobs.c.updated_at <= older_than]
+    return _oldest_ids(session, PENDING, due, jobs.c.available_at, limit)
+
+
+def stale_processing_ids(session: Session, *, older_than: dt.datetime, limit: int) -> list[str]:
+    """Processing jobs with no heartbeat since before `older_than` (their worker died), stalest first."""
+    jobs = jobs_table()
+    return _oldest_ids(session, PROCESSING, [jobs.c.updated_at < older_than], jobs.c.updated_at, limit)
+
+
+def expired_jobs(session: Session, *, now: dt.datetime, limit: int) -> list[Job]:
+    """Jobs past their expiry time, oldest first (the retention sweep deletes them and their blobs)."""
+    jobs = jobs_table()
+    stmt = sa.select(jobs).where(jobs.c.expires_at <= now).order_by(jobs.c.expires_at, jobs.c.id).limit(limit)
+    return [_to_job(row) for row in session.execute(stmt)]
+
+
+def delete_jobs(session: Session, ids: Collection[str]) -> int:
+    """Delete these jobs; returns how many existed."""
+    if not ids:
+        return 0
+    jobs = jobs_table()
+    return _rowcount(session, sa.delete(jobs).where(jobs.c.id.in_(list(ids))))
+
+
+def owner_bytes(session: Session, owner: str) -> int:
+    """Bytes of the owner's uploads still stored (jobs that still have a blob)."""
+    jobs = jobs_table()
+    stmt = sa.select(sa.func.coalesce(sa.func.sum(jobs.c.size), 0)).where(
+        jobs.c.owner == owner, jobs.c.blob_key.is_not(None)
+    )
+    return int(session.execute(stmt).scalar_one())

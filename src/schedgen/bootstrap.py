@@ -1,0 +1,75 @@
+"""The composition root: the one place that picks concrete adapters from Settings."""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import dramatiq
+import sqlalchemy as sa
+from sqlalchemy.orm import Session, sessionmaker
+
+from schedgen.adapters.blobstore import BlobStore, S3BlobStore, build_blobstore
+from schedgen.adapters.db.engine import build_engine, session_factory, wait_for_database
+from schedgen.adapters.db.migrate import upgrade
+from schedgen.adapters.queue import JobQueue, build_broker
+from schedgen.adapters.sandbox import parse_limited
+from schedgen.config import Settings
+from schedgen.domain.events import Timetable
+from schedgen.services.jobs import JobDeps
+
+log = logging.getLogger(__name__)
+
+
+def utc_now() -> dt.datetime:
+    """The current time, timezone-aware UTC."""
+    return dt.datetime.now(dt.UTC)
+
+
+@dataclass
+class Container:
+    """Everything a process needs, built once per process and closed on shutdown."""
+
+    settings: Settings
+    engine: sa.Engine
+    sessions: sessionmaker[Session]
+    blobs: BlobStore
+    broker: dramatiq.Broker
+    queue: JobQueue
+    jobs: JobDeps
+
+    def close(self) -> None:
+        """Release connections."""
+        self.broker.close()
+        self.engine.dispose()
+
+
+def build(
+    settings: Settings,
+    *,
+    migrate: bool | None = None,
+    parse: Callable[[bytes], Timetable] | None = None,
+    clock: Callable[[], dt.datetime] = utc_now,
+) -> Container:
+    """Wire adapters for these settings; migrate defaults to True for the embedded SQLite database."""
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    engine = build_engine(settings)
+    wait_for_database(engine, settings.db_connect_retries, settings.db_connect_retry_delay_s)
+    if migrate if migrate is not None else settings.database_url is None:
+        upgrade(engine)
+    sessions = session_factory(engine)
+    blobs = build_blobstore(settings)
+    if isinstance(blobs, S3BlobStore):
+        blobs.ensure_bucket()
+    broker = build_broker(settings)
+    queue = JobQueue(broker)
+
+    def parse_sandboxed(data: bytes) -> Timetable:
+        return parse_limited(
+            data, timeout_s=settings.parse_timeout_s, memory_bytes=settings.parse_memory_bytes
+        )
+
+    deps = JobDeps(settings, sessions, blobs, queue, parse or parse_sandboxed, clock)
+    return Container(settings, engine, sessions, blobs, broker, queue, deps)

@@ -1,0 +1,232 @@
+"""Use cases of parse jobs: accept an upload, process a job exactly once, read, delete and count jobs.
+
+The database is the source of truth; the broker only carries job ids. Every step is safe to repeat: a job
+is claimed with a compare-and-set, completed only by the worker that claimed it, and retried by
+re-enqueueing its id after a backoff.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import socket
+import uuid
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
+from typing import Protocol
+
+from sqlalchemy.orm import Session, sessionmaker
+
+from schedgen.adapters.blobstore import BlobNotFoundError, BlobStore
+from schedgen.adapters.db import jobs as repo
+from schedgen.config import Settings
+from schedgen.domain.events import Timetable
+from schedgen.domain.jobs import Job, JobPriority, NewJob, QueueCounts, retry_delay_ms
+from schedgen.errors import InputError, NotPdfError, SchedgenError
+from schedgen.rendering.contract import timetable_to_dict
+
+log = logging.getLogger(__name__)
+
+PDF_MAGIC = b"%PDF-"
+MAGIC_WINDOW = 1024  # as the parser: the header may follow a few junk bytes
+
+
+class Queue(Protocol):
+    """What jobs need of the queue."""
+
+    def enqueue(self, job_id: str, priority: JobPriority = JobPriority.NORMAL, delay_ms: int = 0) -> None: ...
+
+
+class QueueFullError(SchedgenError):
+    """Raised when too many jobs are waiting: the client should try again later (backpressure)."""
+
+    code = "QUEUE_FULL"
+    default_message = "Lots of students are uploading right now. Please try again in a minute."
+
+
+@dataclass(frozen=True)
+class JobDeps:
+    """Everything the job use cases touch, wired by bootstrap."""
+
+    settings: Settings
+    sessions: sessionmaker[Session]
+    blobs: BlobStore
+    queue: Queue
+    parse: Callable[[bytes], Timetable]
+    clock: Callable[[], dt.datetime]
+    worker_id: str = f"{socket.gethostname()}:{uuid.uuid4().hex[:8]}"
+
+
+def _checked(chunks: Iterable[bytes]) -> Iterator[bytes]:
+    """Pass chunks through, refusing the stream as soon as its first KiB shows it is not a PDF."""
+    head = b""
+    checked = False
+    for chunk in chunks:
+        if not checked:
+            head += chunk[: MAGIC_WINDOW - len(head)]
+            if PDF_MAGIC in head:
+                checked = True
+            elif len(head) >= MAGIC_WINDOW:
+                raise NotPdfError()
+        yield chunk
+    if not checked and PDF_MAGIC not in head:
+        raise NotPdfError()
+
+
+def _blob_key(job_id: str, now: dt.datetime) -> str:
+    return f"uploads/{now:%Y/%m/%d}/{job_id}.pdf"
+
+
+def submit_upload(
+    deps: JobDeps,
+    *,
+    owner: str,
+    filename: str,
+    chunks: Iterable[bytes],
+    priority: JobPriority = JobPriority.NORMAL,
+) -> Job:
+    """Store one uploaded PDF (streamed, size- and magic-checked) and queue a job to parse it."""
+    now = deps.clock()
+    with deps.sessions() as session:
+        waiting = repo.count_waiting(session, now=now)
+    if waiting >= deps.settings.queue_backpressure_limit:
+        raise QueueFullError()
+    job_id = str(uuid.uuid4())
+    key = _blob_key(job_id, now)
+    size = deps.blobs.put(key, _checked(chunks), max_bytes=deps.settings.max_upload_bytes)
+    new = NewJob(
+        id=job_id,
+        owner=owner,
+        filename=filename[:255],
+        blob_key=key,
+        size=size,
+        created_at=now,
+        expires_at=now + dt.timedelta(days=deps.settings.job_row_retention_days),
+        priority=priority,
+    )
+    try:
+        with deps.sessions.begin() as session:
+            job = repo.insert_job(session, new)
+    except Exception:
+        try:
+            deps.blobs.delete(key)  # nothing half-written: no orphan blob without its job
+        except SchedgenError:
+            log.warning("could not delete the PDF of unsaved job %s; the sweep will", job_id)
+        raise
+    try:
+        deps.queue.enqueue(job.id, priority)
+    except SchedgenError:
+        log.warning("job %s saved but not queued; the reconciler will queue it", job.id)
+    return job
+
+
+def process_job(deps: JobDeps, job_id: str) -> None:
+    """Parse one job's PDF; safe to call twice or concurrently (only the claiming worker may finish it)."""
+    settings, worker = deps.settings, deps.worker_id
+    stale = dt.timedelta(milliseconds=settings.worker_heartbeat_timeout_ms)
+    with deps.sessions.begin() as session:
+        job = repo.claim_job(session, job_id, now=deps.clock(), worker=worker, stale_after=stale)
+    if job is None:
+        return  # finished, deleted, not yet due, or being processed by a live worker
+    log.info("processing job %s (attempt %d)", job.id, job.attempts)
+    try:
+        if job.blob_key is None:
+            raise InputError("The uploaded file is gone; please upload it again.")
+        timetable = deps.parse(deps.blobs.get(job.blob_key))
+    except (InputError, BlobNotFoundError) as exc:  # the file itself is the problem: retrying cannot help
+        _finish_failed(deps, job, exc)
+        return
+    except SchedgenError as exc:
+        _retry_or_fail(deps, job, exc)
+        return
+    except Exception:  # anything unexpected is treated as transient: retried, then failed
+        log.exception("job %s: unexpected error", job.id)
+        _retry_or_fail(deps, job, SchedgenError())
+        return
+    with deps.sessions.begin() as session:
+        done = repo.complete_job(
+            session,
+            job.id,
+            worker=worker,
+            kind=timetable.kind.value,
+            result=timetable_to_dict(timetable),
+            now=deps.clock(),
+        )
+    if done:
+        _drop_blob(deps, job)
+        log.info("job %s completed: %s, %d events", job.id, timetable.kind.value, len(timetable.events))
+
+
+def _drop_blob(deps: JobDeps, job: Job) -> None:
+    if job.blob_key is None:
+        return
+    try:
+        deps.blobs.delete(job.blob_key)
+    except SchedgenError:
+        log.warning("could not delete the PDF of job %s; the sweep will", job.id)
+        return
+    with deps.sessions.begin() as session:
+        repo.clear_blob(session, job.id)
+
+
+def _finish_failed(deps: JobDeps, job: Job, error: SchedgenError) -> None:
+    with deps.sessions.begin() as session:
+        done = repo.fail_job(
+            session, job.id, worker=deps.worker_id, code=error.code, message=error.message, now=deps.clock()
+        )
+    if done:
+        _drop_blob(deps, job)
+        log.info("job %s failed: %s", job.id, error.code)
+
+
+def _retry_or_fail(deps: JobDeps, job: Job, error: SchedgenError) -> None:
+    settings = deps.settings
+    if job.attempts > settings.job_max_retries:
+        _finish_failed(deps, job, error)
+        return
+    delay = retry_delay_ms(job.attempts, settings.job_min_backoff_ms, settings.job_max_backoff_ms)
+    now = deps.clock()
+    with deps.sessions.begin() as session:
+        released = repo.release_job(
+            session,
+            job.id,
+            worker=deps.worker_id,
+            available_at=now + dt.timedelta(milliseconds=delay),
+            code=error.code,
+            message=error.message,
+            now=now,
+        )
+    if released:
+        log.warning(
+            "job %s attempt %d failed (%s); retrying in %d ms", job.id, job.attempts, error.code, delay
+        )
+        try:
+            deps.queue.enqueue(job.id, job.priority, delay)
+        except SchedgenError:
+            log.warning("job %s not re-queued; the reconciler will queue it", job.id)
+
+
+def get_job(deps: JobDeps, job_id: str) -> Job | None:
+    """The job, or None."""
+    with deps.sessions() as session:
+        return repo.get_job(session, job_id)
+
+
+def delete_job(deps: JobDeps, job_id: str) -> bool:
+    """Delete a job and its PDF; False if there was no such job."""
+    with deps.sessions.begin() as session:
+        job = repo.delete_job(session, job_id)
+    if job is None:
+        return False
+    if job.blob_key is not None:
+        try:
+            deps.blobs.delete(job.blob_key)
+        except SchedgenError:
+            log.warning("could not delete the PDF of deleted job %s; the sweep will", job_id)
+    return True
+
+
+def queue_counts(deps: JobDeps) -> QueueCounts:
+    """Jobs by state (waiting, active, completed, failed, delayed)."""
+    with deps.sessions() as session:
+        return repo.count_jobs(session, now=deps.clock())

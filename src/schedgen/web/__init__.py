@@ -1,0 +1,1 @@
+"""The HTTP entrypoint: FastAPI app factory, JSON API and (later) pages."""

@@ -1,0 +1,89 @@
+"""Routes: upload PDFs, read, delete and count jobs."""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+
+from fastapi import APIRouter, Request, Response
+from starlette.concurrency import run_in_threadpool
+
+from schedgen.errors import FileTooLargeError, SchedgenError
+from schedgen.services import jobs as job_service
+from schedgen.web.schemas.jobs import JobOut, JobSummary, QueueMetrics, UploadResponse
+from schedgen.web.uploads import read_uploads
+
+router = APIRouter(prefix="/api", tags=["jobs"])
+SESSION_COOKIE = "schedgen_session"
+
+
+class JobNotFoundError(SchedgenError):
+    """Raised when a job id is unknown (or already deleted)."""
+
+    code = "NOT_FOUND"
+    default_message = "There is no such job. It may have expired or been deleted."
+
+
+def _deps(request: Request) -> job_service.JobDeps:
+    deps: job_service.JobDeps = request.app.state.container.jobs
+    return deps
+
+
+def _owner(request: Request, response: Response) -> str:
+    """An anonymous owner id from the session cookie (made on first upload); the cookie itself is never stored."""
+    token = request.cookies.get(SESSION_COOKIE)
+    if not token or len(token) > 128:
+        token = secrets.token_urlsafe(32)
+        response.set_cookie(SESSION_COOKIE, token, httponly=True, samesite="lax", max_age=30 * 86400)
+    return "anon:" + hashlib.sha256(token.encode()).hexdigest()[:32]
+
+
+@router.post("/uploads", status_code=202, response_model=UploadResponse, summary="Upload one to three PDFs")
+async def upload(request: Request, response: Response) -> UploadResponse:
+    """Store the PDFs in field `files` and queue one parse job per file."""
+    deps = _deps(request)
+    settings = deps.settings
+    length = request.headers.get("content-length", "")
+    if length.isdigit() and int(length) > settings.max_upload_bytes * settings.max_files_per_upload + 65536:
+        raise FileTooLargeError()
+    files = await read_uploads(
+        request.headers.get("content-type"),
+        request.stream(),
+        max_bytes=settings.max_upload_bytes,
+        max_files=settings.max_files_per_upload,
+    )
+    owner = _owner(request, response)
+    jobs = []
+    try:
+        for part in files:
+            job = await run_in_threadpool(
+                job_service.submit_upload, deps, owner=owner, filename=part.filename, chunks=part.chunks()
+            )
+            jobs.append(JobSummary(id=job.id, status=job.status, filename=job.filename))
+    finally:
+        for part in files:
+            part.close()
+    return UploadResponse(jobs=jobs)
+
+
+@router.get("/jobs/metrics", response_model=QueueMetrics, summary="Jobs by state")
+async def metrics(request: Request) -> QueueMetrics:
+    """Waiting, active, completed, failed, delayed and total jobs."""
+    return QueueMetrics.of(await run_in_threadpool(job_service.queue_counts, _deps(request)))
+
+
+@router.get("/jobs/{job_id}", response_model=JobOut, summary="A job's state and, once completed, its events")
+async def get_job(request: Request, job_id: str) -> JobOut:
+    """The job's status, attempts, timestamps, error, and events when completed."""
+    job = await run_in_threadpool(job_service.get_job, _deps(request), job_id)
+    if job is None:
+        raise JobNotFoundError()
+    return JobOut.of(job)
+
+
+@router.delete("/jobs/{job_id}", status_code=204, summary="Delete a job and its PDF")
+async def delete_job(request: Request, job_id: str) -> Response:
+    """Delete the job, its result and its stored PDF."""
+    if not await run_in_threadpool(job_service.delete_job, _deps(request), job_id):
+        raise JobNotFoundError()
+    return Response(status_code=204)

@@ -1,0 +1,67 @@
+"""The FastAPI app factory: create_app(settings) wires the container, workers (embedded) and routes."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+from fastapi.responses import JSONResponse
+from starlette.concurrency import run_in_threadpool
+
+from schedgen import __version__
+from schedgen.bootstrap import Container, build
+from schedgen.config import Settings
+from schedgen.web.api import jobs
+from schedgen.web.context import RequestIdMiddleware
+from schedgen.web.errors import install_error_handlers
+from schedgen.worker.runner import Reconciler, start_workers
+
+log = logging.getLogger(__name__)
+
+
+def create_app(settings: Settings, container: Container | None = None) -> FastAPI:
+    """A new app; builds its container at start-up unless one is given (tests)."""
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        owned = container is None
+        app.state.container = container or await run_in_threadpool(build, settings)
+        worker = reconciler = None
+        if settings.embedded:
+            if settings.in_process_workers > 0:
+                worker = start_workers(app.state.container, settings.in_process_workers)
+            reconciler = Reconciler(app.state.container)
+            reconciler.start()
+        log.info(
+            "schedgen %s ready (%s mode)", __version__, "embedded" if settings.embedded else "distributed"
+        )
+        try:
+            yield
+        finally:
+            if reconciler is not None:
+                reconciler.stop()
+            if worker is not None:
+                worker.stop(timeout=10_000)
+            if owned:
+                app.state.container.close()
+
+    app = FastAPI(
+        title="schedgen",
+        version=__version__,
+        description="UP Schedule Generator: timetable PDFs to calendars",
+        docs_url="/api/docs",
+        redoc_url=None,
+        openapi_url="/api/openapi.json",
+        lifespan=lifespan,
+    )
+    install_error_handlers(app)
+    app.add_middleware(RequestIdMiddleware)
+    app.include_router(jobs.router)
+
+    @app.get("/health", tags=["health"], summary="Liveness")
+    async def health() -> JSONResponse:
+        return JSONResponse({"status": "ok"})
+
+    return app
