@@ -129,6 +129,75 @@ class UnknownTermYearError(TermDataError):
     default_message = "We have no term dates for that year. Give the semester dates yourself."
 
 
+class BadUploadError(InputError):
+    """Raised when an upload request is not a multipart form with one to three PDFs in `files`."""
+
+    code = "BAD_UPLOAD"
+    default_message = "Choose one to three timetable PDFs to upload."
+
+
+class TooManyFilesError(InputError):
+    """Raised when more files are sent than one upload may carry."""
+
+    code = "TOO_MANY_FILES"
+    default_message = "Upload at most three PDFs at a time: Lectures, Semester Tests and Exams."
+
+
+class BlobTooLargeError(FileTooLargeError):
+    """Raised when a stream given to BlobStore.put is longer than its max_bytes."""
+
+
+class BlobNotFoundError(SchedgenError):
+    """Raised when no blob is stored under the key asked for."""
+
+    code = "BLOB_NOT_FOUND"
+    default_message = (
+        "This upload is no longer stored (uploads are deleted after a day). Please upload it again."
+    )
+
+
+class JobNotFoundError(SchedgenError):
+    """Raised when a job id is unknown (or already deleted)."""
+
+    code = "NOT_FOUND"
+    default_message = "There is no such job. It may have expired or been deleted."
+
+
+class JobTimeoutError(SchedgenError):
+    """Raised (recorded) when a job ran past the job time limit."""
+
+    code = "JOB_TIMEOUT"
+    default_message = "Reading this file took far too long and was stopped. Please upload it again."
+
+
+class QueueFullError(SchedgenError):
+    """Raised when too many jobs are waiting: the client should try again later (backpressure)."""
+
+    code = "QUEUE_FULL"
+    default_message = "Lots of students are uploading right now. Please try again in a minute."
+
+
+class QueueUnavailableError(SchedgenError):
+    """Raised when a job cannot be handed to the broker (Redis down); the reconciler enqueues it later."""
+
+    code = "QUEUE_UNAVAILABLE"
+    default_message = "The job queue is unavailable right now; your upload is saved and will be processed."
+
+
+class BlobStoreUnavailableError(SchedgenError):
+    """Raised when the blob store cannot be reached or used; worth retrying later."""
+
+    code = "STORAGE_UNAVAILABLE"
+    default_message = "We cannot store or read files right now. Please try again in a few minutes."
+
+
+class DatabaseUnavailableError(SchedgenError):
+    """Raised when the database cannot be reached after every start-up attempt."""
+
+    code = "DATABASE_UNAVAILABLE"
+    default_message = "The service cannot reach its database right now. Please try again in a few minutes."
+
+
 ERROR_TYPES: tuple[type[SchedgenError], ...] = (
     SchedgenError,
     InputError,
@@ -144,6 +213,16 @@ ERROR_TYPES: tuple[type[SchedgenError], ...] = (
     UnknownOfferingError,
     TermDataError,
     UnknownTermYearError,
+    BadUploadError,
+    TooManyFilesError,
+    BlobTooLargeError,
+    BlobNotFoundError,
+    JobNotFoundError,
+    JobTimeoutError,
+    QueueFullError,
+    QueueUnavailableError,
+    BlobStoreUnavailableError,
+    DatabaseUnavailableError,
 )
 
 

@@ -16,13 +16,13 @@ from pydantic import SecretStr
 
 from schedgen.adapters.blobstore import (
     BlobStore,
-    BlobStoreUnavailableError,
     S3BlobStore,
     build_blobstore,
     build_s3_client,
     sweep_blobs,
 )
 from schedgen.config import Settings
+from schedgen.errors import BlobStoreUnavailableError
 from tests.support.blobstore_contract import (
     KEY,
     MIB,

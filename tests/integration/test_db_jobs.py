@@ -24,7 +24,6 @@ from sqlalchemy.orm import Session
 
 from schedgen.adapters.db import jobs as repo
 from schedgen.adapters.db.engine import (
-    DatabaseUnavailableError,
     build_engine,
     postgres_connect_args,
     session_factory,
@@ -34,6 +33,7 @@ from schedgen.adapters.db.migrate import alembic_config, current, head, upgrade
 from schedgen.adapters.db.tables import Base
 from schedgen.config import Settings
 from schedgen.domain.jobs import Job, JobPriority, JobStatus, NewJob, QueueCounts
+from schedgen.errors import DatabaseUnavailableError
 
 T0 = dt.datetime(2026, 3, 2, 8, 0, tzinfo=dt.UTC)
 SAST = dt.timezone(dt.timedelta(hours=2))

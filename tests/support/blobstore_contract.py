@@ -14,12 +14,10 @@ from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 
 from schedgen.adapters.blobstore import (
-    BlobNotFoundError,
     BlobStore,
-    BlobTooLargeError,
     sweep_blobs,
 )
-from schedgen.errors import FileTooLargeError
+from schedgen.errors import BlobNotFoundError, BlobTooLargeError, FileTooLargeError
 
 KEY = "uploads/2026/11/22/0f6c1d7e-3b8a-4c55-9d7e-2a1b3c4d5e6f.pdf"
 OTHER = "uploads/2026/11/23/5a4b3c2d-1e0f-4a9b-8c7d-6e5f4a3b2c1d.pdf"

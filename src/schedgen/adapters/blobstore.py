@@ -21,7 +21,11 @@ from botocore.config import Config  # type: ignore[import-untyped]
 from botocore.exceptions import BotoCoreError, ClientError  # type: ignore[import-untyped]
 
 from schedgen.config import Settings
-from schedgen.errors import FileTooLargeError, SchedgenError
+from schedgen.errors import (
+    BlobNotFoundError,
+    BlobStoreUnavailableError,
+    BlobTooLargeError,
+)
 
 log = logging.getLogger(__name__)
 
@@ -34,26 +38,6 @@ SPOOL_MEMORY_BYTES = 1024 * 1024  # an S3 upload larger than this is spooled to 
 NOT_FOUND_CODES = frozenset({"NoSuchKey", "NoSuchBucket", "NotFound", "404"})
 
 S3Client = Any  # botocore builds client classes at run time; boto3-stubs would give the real type
-
-
-class BlobTooLargeError(FileTooLargeError):
-    """Raised when a stream given to BlobStore.put is longer than its max_bytes."""
-
-
-class BlobNotFoundError(SchedgenError):
-    """Raised when no blob is stored under the key asked for."""
-
-    code = "BLOB_NOT_FOUND"
-    default_message = (
-        "This upload is no longer stored (uploads are deleted after a day). Please upload it again."
-    )
-
-
-class BlobStoreUnavailableError(SchedgenError):
-    """Raised when the blob store cannot be reached or used; worth retrying later."""
-
-    code = "STORAGE_UNAVAILABLE"
-    default_message = "We cannot store or read files right now. Please try again in a few minutes."
 
 
 class BlobStore(Protocol):
@@ -396,5 +380,6 @@ def sweep_blobs(store: BlobStore, *, now: datetime, max_age: timedelta) -> int:
     for key in store.keys_older_than(cutoff):
         store.delete(key)
         removed += 1
-    log.info("swept %d blobs older than %s", removed, cutoff.isoformat())
+    if removed:
+        log.info("swept %d blobs older than %s", removed, cutoff.isoformat())
     return removed

@@ -27,7 +27,7 @@ from dramatiq.middleware import (
 
 from schedgen.config import Settings
 from schedgen.domain.jobs import JobPriority
-from schedgen.errors import SchedgenError
+from schedgen.errors import QueueUnavailableError
 
 log = logging.getLogger(__name__)
 
@@ -35,13 +35,6 @@ ACTOR_PREFIX = "process_job"  # one actor per priority: process_job_high, proces
 MAINTENANCE_CHANCE = (
     100_000  # out of dramatiq's 1,000,000: 10% of broker calls look for dead workers' messages
 )
-
-
-class QueueUnavailableError(SchedgenError):
-    """Raised when a job cannot be handed to the broker (Redis down); the reconciler enqueues it later."""
-
-    code = "QUEUE_UNAVAILABLE"
-    default_message = "The job queue is unavailable right now; your upload is saved and will be processed."
 
 
 def actor_name(priority: JobPriority) -> str:

@@ -17,12 +17,12 @@ from typing import Protocol
 
 from sqlalchemy.orm import Session, sessionmaker
 
-from schedgen.adapters.blobstore import BlobNotFoundError, BlobStore
+from schedgen.adapters.blobstore import BlobStore
 from schedgen.adapters.db import jobs as repo
 from schedgen.config import Settings
 from schedgen.domain.events import Timetable
 from schedgen.domain.jobs import Job, JobPriority, NewJob, QueueCounts, retry_delay_ms
-from schedgen.errors import InputError, NotPdfError, SchedgenError
+from schedgen.errors import BlobNotFoundError, InputError, NotPdfError, QueueFullError, SchedgenError
 from schedgen.rendering.contract import timetable_to_dict
 
 log = logging.getLogger(__name__)
@@ -35,13 +35,6 @@ class Queue(Protocol):
     """What jobs need of the queue."""
 
     def enqueue(self, job_id: str, priority: JobPriority = JobPriority.NORMAL, delay_ms: int = 0) -> None: ...
-
-
-class QueueFullError(SchedgenError):
-    """Raised when too many jobs are waiting: the client should try again later (backpressure)."""
-
-    code = "QUEUE_FULL"
-    default_message = "Lots of students are uploading right now. Please try again in a minute."
 
 
 @dataclass(frozen=True)

@@ -13,19 +13,12 @@ from dataclasses import dataclass
 
 from schedgen.adapters.blobstore import sweep_blobs
 from schedgen.adapters.db import jobs as repo
-from schedgen.errors import SchedgenError
+from schedgen.errors import JobTimeoutError, SchedgenError
 from schedgen.services.jobs import JobDeps
 
 log = logging.getLogger(__name__)
 
 BATCH = 500  # rows handled per step and pass
-
-
-class JobTimeoutError(SchedgenError):
-    """Raised (recorded) when a job ran past the job time limit."""
-
-    code = "JOB_TIMEOUT"
-    default_message = "Reading this file took far too long and was stopped. Please upload it again."
 
 
 @dataclass(frozen=True)

@@ -9,27 +9,20 @@ from typing import IO
 
 from python_multipart.multipart import MultipartParser, parse_options_header
 
-from schedgen.errors import EmptyFileError, FileTooLargeError, InputError, NotPdfError
+from schedgen.errors import (
+    BadUploadError,
+    EmptyFileError,
+    FileTooLargeError,
+    InputError,
+    NotPdfError,
+    TooManyFilesError,
+)
 
 SPOOL_IN_MEMORY = 1024 * 1024  # parts larger than this spill to a temporary file
 CHUNK = 64 * 1024
 PDF_MAGIC = b"%PDF-"
 MAGIC_WINDOW = 1024
 FIELD = "files"
-
-
-class BadUploadError(InputError):
-    """Raised when an upload request is not a multipart form with one to three PDFs in `files`."""
-
-    code = "BAD_UPLOAD"
-    default_message = "Choose one to three timetable PDFs to upload."
-
-
-class TooManyFilesError(InputError):
-    """Raised when more files are sent than one upload may carry."""
-
-    code = "TOO_MANY_FILES"
-    default_message = "Upload at most three PDFs at a time: Lectures, Semester Tests and Exams."
 
 
 @dataclass

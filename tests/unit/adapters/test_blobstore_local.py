@@ -17,12 +17,12 @@ from hypothesis import given
 from schedgen.adapters import blobstore
 from schedgen.adapters.blobstore import (
     BlobStore,
-    BlobStoreUnavailableError,
     LocalBlobStore,
     build_blobstore,
     sweep_blobs,
 )
 from schedgen.config import Settings
+from schedgen.errors import BlobStoreUnavailableError
 from tests.support.blobstore_contract import (
     KEY,
     OPERATIONS,

@@ -15,7 +15,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.pool import ConnectionPoolEntry, QueuePool
 
 from schedgen.config import Settings
-from schedgen.errors import SchedgenError
+from schedgen.errors import DatabaseUnavailableError
 
 log = logging.getLogger(__name__)
 
@@ -28,13 +28,6 @@ _SQLITE_PRAGMAS = (
     f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}",
     "PRAGMA synchronous=NORMAL",  # safe with WAL: a power cut may lose the last commits, never corrupts
 )
-
-
-class DatabaseUnavailableError(SchedgenError):
-    """Raised when the database cannot be reached after every start-up attempt."""
-
-    code = "DATABASE_UNAVAILABLE"
-    default_message = "The service cannot reach its database right now. Please try again in a few minutes."
 
 
 def build_engine(settings: Settings) -> sa.Engine:

@@ -8,20 +8,13 @@ import secrets
 from fastapi import APIRouter, Request, Response
 from starlette.concurrency import run_in_threadpool
 
-from schedgen.errors import FileTooLargeError, SchedgenError
+from schedgen.errors import FileTooLargeError, JobNotFoundError
 from schedgen.services import jobs as job_service
 from schedgen.web.schemas.jobs import JobOut, JobSummary, QueueMetrics, UploadResponse
 from schedgen.web.uploads import read_uploads
 
 router = APIRouter(prefix="/api", tags=["jobs"])
 SESSION_COOKIE = "schedgen_session"
-
-
-class JobNotFoundError(SchedgenError):
-    """Raised when a job id is unknown (or already deleted)."""
-
-    code = "NOT_FOUND"
-    default_message = "There is no such job. It may have expired or been deleted."
 
 
 def _deps(request: Request) -> job_service.JobDeps:
