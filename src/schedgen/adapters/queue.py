@@ -8,6 +8,7 @@ and re-enqueues with a delay, because the database, not the broker, is the sourc
 from __future__ import annotations
 
 import logging
+import math
 from collections.abc import Callable
 from typing import Any
 
@@ -24,6 +25,8 @@ from dramatiq.middleware import (
     ShutdownNotifications,
     TimeLimit,
 )
+from dramatiq.rate_limits import WindowRateLimiter
+from dramatiq.rate_limits.backends import RedisBackend, StubBackend
 
 from schedgen.config import Settings
 from schedgen.domain.jobs import JobPriority
@@ -77,8 +80,10 @@ def build_broker(settings: Settings) -> dramatiq.Broker:
     return broker
 
 
-def register_actors(broker: dramatiq.Broker, handler: Callable[[str], None], settings: Settings) -> None:
-    """Declare the process-job actors (one per priority queue) that call `handler(job_id)`."""
+def register_actors(
+    broker: dramatiq.Broker, handler_for: Callable[[JobPriority], Callable[[str], None]], settings: Settings
+) -> None:
+    """Declare the process-job actors (one per priority queue) that call `handler_for(priority)(job_id)`."""
     for priority in JobPriority:
         declare = dramatiq.actor(
             broker=broker,
@@ -88,7 +93,17 @@ def register_actors(broker: dramatiq.Broker, handler: Callable[[str], None], set
             max_retries=0,
             time_limit=int(settings.job_timeout_s * 1000),
         )
-        declare(handler)
+        declare(handler_for(priority))
+
+
+def build_rate_limiter(settings: Settings, broker: dramatiq.Broker) -> WindowRateLimiter | None:
+    """A cap on jobs started per second across every worker (shared through Redis); None when off."""
+    if not settings.processing_rate_per_s:
+        return None
+    client = getattr(broker, "client", None)
+    backend = RedisBackend(client=client) if client is not None else StubBackend()  # type: ignore[no-untyped-call]
+    limit = max(1, math.ceil(settings.processing_rate_per_s))
+    return WindowRateLimiter(backend, "schedgen-processing", limit=limit, window=1)  # type: ignore[no-untyped-call]
 
 
 class JobQueue:

@@ -15,9 +15,10 @@ from types import FrameType
 import dramatiq
 from pydantic import SecretStr
 
-from schedgen.adapters.queue import register_actors
+from schedgen.adapters.queue import build_rate_limiter, register_actors
 from schedgen.bootstrap import Container, build
 from schedgen.config import Settings
+from schedgen.domain.jobs import JobPriority
 from schedgen.services.jobs import process_job
 from schedgen.services.maintenance import reconcile
 
@@ -26,13 +27,27 @@ log = logging.getLogger(__name__)
 RESTART_PAUSE_S = 1.0  # wait this long before restarting a worker process that died
 
 
+RATE_LIMITED_DELAY_MS = 1000  # a job over the processing-rate cap waits this long and is queued again
+
+
 def start_workers(container: Container, threads: int) -> dramatiq.Worker:
     """Register the actors on the container's broker and start consuming in this process."""
+    limiter = build_rate_limiter(container.settings, container.broker)
 
-    def handle(job_id: str) -> None:
-        process_job(container.jobs, job_id)
+    def handler_for(priority: JobPriority) -> Callable[[str], None]:
+        def handle(job_id: str) -> None:
+            if limiter is None:
+                process_job(container.jobs, job_id)
+                return
+            with limiter.acquire(raise_on_failure=False) as acquired:
+                if acquired:
+                    process_job(container.jobs, job_id)
+                    return
+            container.queue.enqueue(job_id, priority, RATE_LIMITED_DELAY_MS)
 
-    register_actors(container.broker, handle, container.settings)
+        return handle
+
+    register_actors(container.broker, handler_for, container.settings)
     # How long idle consumers wait per poll: short in-process (a quick shutdown), longer on Redis (fewer calls).
     poll_ms = 100 if container.settings.embedded else 1000
     worker = dramatiq.Worker(container.broker, worker_threads=threads, worker_timeout=poll_ms)
