@@ -9,6 +9,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import logging
+import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -286,7 +287,15 @@ def _write_atomically(path: Path, content: bytes) -> None:
 @main.command()
 @click.option("--host", default=None, help="Address to listen on (default 127.0.0.1, or SCHEDGEN_HOST).")
 @click.option("--port", type=int, default=None, help="Port (default 8000, or SCHEDGEN_PORT).")
-def serve(host: str | None, port: int | None) -> None:
+@click.option(
+    "--workers",
+    "processes",
+    type=click.IntRange(1, 64),
+    default=1,
+    show_default=True,
+    help="API processes (distributed mode; embedded mode always uses one).",
+)
+def serve(host: str | None, port: int | None, processes: int) -> None:
     """Run the web service.
 
     With no configuration it needs nothing else: SQLite, files and workers live in SCHEDGEN_DATA_DIR.
@@ -305,6 +314,17 @@ def serve(host: str | None, port: int | None) -> None:
     click.echo(
         f"schedgen serving on http://{settings.host}:{settings.port} (API docs at /api/docs)", err=True
     )
+    if processes > 1 and not settings.embedded:
+        os.environ.update({"SCHEDGEN_HOST": settings.host, "SCHEDGEN_PORT": str(settings.port)})
+        uvicorn.run(
+            "schedgen.web.app:app_from_environment",
+            factory=True,
+            host=settings.host,
+            port=settings.port,
+            workers=processes,
+            log_level="warning",
+        )
+        return
     uvicorn.run(create_app(settings), host=settings.host, port=settings.port, log_level="warning")
 
 

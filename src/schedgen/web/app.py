@@ -65,3 +65,8 @@ def create_app(settings: Settings, container: Container | None = None) -> FastAP
         return JSONResponse({"status": "ok"})
 
     return app
+
+
+def app_from_environment() -> FastAPI:
+    """Factory for `uvicorn --factory` and multi-process serving: settings from the environment."""
+    return create_app(Settings())
