@@ -3,8 +3,7 @@
 from __future__ import annotations
 
 import json
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -13,22 +12,11 @@ from fastapi.testclient import TestClient
 
 from schedgen.config import Settings
 from schedgen.web.app import create_app
+from tests.support.waiting import wait_for
 
 EXPECTED = Path(__file__).parents[1] / "unit" / "parsing" / "expected"
 EXPECTED_FILES = {"lectures": "UP_MOD_XLS.json", "tests": "UP_TST_PDF.json", "exams": "UP_EXAM_SS.json"}
 ERROR_KEYS = {"statusCode", "error", "message", "requestId", "timestamp", "path"}
-
-
-def wait_for(condition: Callable[[], Any], timeout: float = 30.0) -> Any:
-    """Poll an observable condition (as a client polls a job) until it holds or time runs out."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = condition()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError("condition not met in time")
-        time.sleep(0.02)
 
 
 def make_client(tmp_path: Path, **overrides: Any) -> TestClient:

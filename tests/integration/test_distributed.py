@@ -7,7 +7,6 @@ import os
 import signal
 import subprocess
 import sys
-import time
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -20,20 +19,9 @@ from fastapi.testclient import TestClient
 from schedgen.bootstrap import Container, build
 from schedgen.config import Settings
 from schedgen.web.app import create_app
+from tests.support.waiting import wait_for
 
 SCHEDGEN = str(Path(sys.executable).with_name("schedgen"))
-
-
-def wait_for(condition: Callable[[], Any], timeout: float = 60.0) -> Any:
-    """Poll an observable condition until it holds or time runs out."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = condition()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError("condition not met in time")
-        time.sleep(0.05)
 
 
 @pytest.fixture

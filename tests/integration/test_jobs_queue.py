@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -14,16 +13,7 @@ from schedgen.config import Settings
 from schedgen.domain.jobs import Job, JobPriority
 from schedgen.services.jobs import get_job, submit_upload
 from schedgen.worker.runner import start_workers
-
-
-def wait_for(condition: Callable[[], Any], timeout: float = 60.0) -> Any:
-    """Poll an observable condition until it holds or time runs out."""
-    deadline = time.monotonic() + timeout
-    while not (value := condition()):
-        if time.monotonic() > deadline:
-            raise AssertionError("condition not met in time")
-        time.sleep(0.02)
-    return value
+from tests.support.waiting import wait_for
 
 
 @pytest.fixture

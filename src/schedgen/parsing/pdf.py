@@ -24,10 +24,8 @@ from schedgen.errors import (
     PasswordProtectedError,
     TooManyPagesError,
 )
-from schedgen.parsing.limits import ParseLimits
+from schedgen.parsing.limits import ParseLimits, looks_like_pdf
 
-PDF_MAGIC = b"%PDF-"
-MAGIC_WINDOW = 1024  # the spec lets a few bytes of junk precede the header
 EOF_WINDOW = 2048  # %%EOF must sit near the end of a complete file
 WHITE_LEVEL = 235  # a glyph whose R, G and B are all above this is invisible on paper
 WORD_RE = re.compile(r"\S+")
@@ -67,7 +65,7 @@ def check_envelope(data: bytes, limits: ParseLimits) -> None:
         raise EmptyFileError()
     if len(data) > limits.max_bytes:
         raise FileTooLargeError()
-    if PDF_MAGIC not in data[:MAGIC_WINDOW]:
+    if not looks_like_pdf(data):
         raise NotPdfError()
     if b"%%EOF" not in data[-EOF_WINDOW:]:
         raise CorruptPdfError()

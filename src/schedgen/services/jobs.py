@@ -23,12 +23,10 @@ from schedgen.config import Settings
 from schedgen.domain.events import Timetable
 from schedgen.domain.jobs import Job, JobPriority, NewJob, QueueCounts, retry_delay_ms
 from schedgen.errors import BlobNotFoundError, InputError, NotPdfError, QueueFullError, SchedgenError
+from schedgen.parsing.limits import MAGIC_WINDOW, looks_like_pdf
 from schedgen.rendering.contract import timetable_to_dict
 
 log = logging.getLogger(__name__)
-
-PDF_MAGIC = b"%PDF-"
-MAGIC_WINDOW = 1024  # as the parser: the header may follow a few junk bytes
 
 
 class Queue(Protocol):
@@ -57,12 +55,12 @@ def _checked(chunks: Iterable[bytes]) -> Iterator[bytes]:
     for chunk in chunks:
         if not checked:
             head += chunk[: MAGIC_WINDOW - len(head)]
-            if PDF_MAGIC in head:
+            if looks_like_pdf(head):
                 checked = True
             elif len(head) >= MAGIC_WINDOW:
                 raise NotPdfError()
         yield chunk
-    if not checked and PDF_MAGIC not in head:
+    if not checked and not looks_like_pdf(head):
         raise NotPdfError()
 
 

@@ -17,11 +17,10 @@ from schedgen.errors import (
     NotPdfError,
     TooManyFilesError,
 )
+from schedgen.parsing.limits import MAGIC_WINDOW, looks_like_pdf
 
 SPOOL_IN_MEMORY = 1024 * 1024  # parts larger than this spill to a temporary file
 CHUNK = 64 * 1024
-PDF_MAGIC = b"%PDF-"
-MAGIC_WINDOW = 1024
 FIELD = "files"
 
 
@@ -90,14 +89,14 @@ def _on_data(state: _State, data: bytes) -> None:
         raise FileTooLargeError()
     if len(part.head) < MAGIC_WINDOW:
         part.head += data[: MAGIC_WINDOW - len(part.head)]
-        if len(part.head) >= MAGIC_WINDOW and PDF_MAGIC not in part.head:
+        if len(part.head) >= MAGIC_WINDOW and not looks_like_pdf(part.head):
             raise NotPdfError()
     part.spool.write(data)
 
 
 def _on_part_end(state: _State) -> None:
     part = state.current
-    if part is not None and PDF_MAGIC not in part.head:
+    if part is not None and not looks_like_pdf(part.head):
         raise NotPdfError() if part.size else EmptyFileError()
     state.current = None
 
