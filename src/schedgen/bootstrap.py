@@ -13,7 +13,6 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from schedgen.adapters.blobstore import BlobStore, S3BlobStore, build_blobstore
 from schedgen.adapters.db.engine import build_engine, session_factory, wait_for_database
-from schedgen.adapters.db.migrate import upgrade
 from schedgen.adapters.queue import JobQueue, build_broker
 from schedgen.adapters.sandbox import parse_limited
 from schedgen.config import Settings
@@ -58,6 +57,8 @@ def build(
     engine = build_engine(settings)
     wait_for_database(engine, settings.db_connect_retries, settings.db_connect_retry_delay_s)
     if migrate if migrate is not None else settings.database_url is None:
+        from schedgen.adapters.db.migrate import upgrade  # Alembic is only loaded when migrating
+
         upgrade(engine)
     sessions = session_factory(engine)
     blobs = build_blobstore(settings)

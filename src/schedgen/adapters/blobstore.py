@@ -17,9 +17,6 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import IO, Any, Protocol
 
-from botocore.config import Config  # type: ignore[import-untyped]
-from botocore.exceptions import BotoCoreError, ClientError  # type: ignore[import-untyped]
-
 from schedgen.config import Settings
 from schedgen.errors import (
     BlobNotFoundError,
@@ -291,6 +288,8 @@ class S3BlobStore:
 
     def ensure_bucket(self) -> None:
         """Create the bucket unless it exists already; safe to run at every start and concurrently."""
+        from botocore.exceptions import BotoCoreError, ClientError
+
         if self._bucket_exists():
             return
         params: dict[str, Any] = {"Bucket": self.bucket}
@@ -309,6 +308,8 @@ class S3BlobStore:
         log.info("created bucket %s", self.bucket)
 
     def _bucket_exists(self) -> bool:
+        from botocore.exceptions import BotoCoreError, ClientError
+
         try:
             self.client.head_bucket(Bucket=self.bucket)
         except ClientError as exc:
@@ -327,6 +328,9 @@ def _error_code(exc: Any) -> str:
 @contextmanager
 def _s3_errors(operation: str, key: str, *, not_found: bool = False) -> Iterator[None]:
     """Translate botocore errors; with not_found, a missing key becomes BlobNotFoundError."""
+    # botocore is imported only by S3 deployments: it costs ~20 MB of memory in every process otherwise.
+    from botocore.exceptions import BotoCoreError, ClientError
+
     try:
         yield
     except ClientError as exc:
@@ -345,7 +349,8 @@ def build_s3_client(
     max_attempts: int = 3,
 ) -> S3Client:
     """A boto3 S3 client for settings: path-style addressing (MinIO), short timeouts, standard retries."""
-    import boto3  # type: ignore[import-untyped]  # only S3 deployments pay for importing boto3
+    import boto3  # only S3 deployments pay for importing boto3
+    from botocore.config import Config
 
     config = Config(
         connect_timeout=connect_timeout_s,
