@@ -18,7 +18,7 @@ Phases, each starting on an idle queue and bounded by --timeout seconds:
 - memory: VmHWM (peak) and VmRSS (after warm-up, median during the sustained phase, at the end) of the API
   and worker processes; CPU seconds per role and phase from /proc (parse sandboxes are counted in their
   parent, and shown separately too).
---quick shrinks every count for a smoke run (about a minute for all three configurations). The PDFs are read
+--quick shrinks every count for a smoke run (under a minute for all three configurations). The PDFs are read
 from $SCHEDGEN_FIXTURES_DIR (default ../shared/fixtures/up). Prints Markdown (docs/benchmarks-service.md);
 progress goes to stderr.
 """
@@ -39,7 +39,7 @@ from pathlib import Path
 from types import FrameType
 
 import uvloop
-from servicebench.client import HttpError, Upload, multipart
+from servicebench.client import Upload, multipart
 from servicebench.model import QUICK, Plan, Result
 from servicebench.phases import count_log_errors, measure
 from servicebench.probes import machine_busy_pct
@@ -89,6 +89,8 @@ def parse_args() -> tuple[argparse.Namespace, Plan]:
     overrides = {"uploads": args.uploads, "clients": args.clients, "timeout_s": args.timeout}
     plan = Plan(**{**plan.__dict__, **{k: v for k, v in overrides.items() if v is not None}})
     args.worker_counts = [int(n) for n in args.workers.split(",") if n.strip()]
+    if min(args.worker_counts, default=0) < 1 or args.api_processes < 1 or args.worker_threads < 1:
+        parser.error("--workers, --api-processes and --worker-threads take numbers from 1")
     pairs = [item.split("=", 1) for item in args.env]
     if any(len(p) != 2 or not p[0].startswith("SCHEDGEN_") for p in pairs):
         parser.error("--env takes SCHEDGEN_NAME=VALUE")
@@ -115,7 +117,7 @@ def run_config(args: argparse.Namespace, tmp: Path, workers: int, moto: Moto | N
         try:
             with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
                 result = runner.run(measure(svc, pdfs, plan))
-        except (TimeoutError, HttpError):
+        except Exception:  # show why before everything is removed, then fail
             for log in svc.logs:
                 print(f"--- {log.name} (last lines)\n{log.read_text()[-2000:]}", file=sys.stderr)
             raise

@@ -31,7 +31,7 @@ class Plan:
     max_backoff_s: float = 1.0  # a 503's Retry-After is honoured up to this
 
 
-QUICK = Plan(burst=10, uploads=60, latency_uploads=24, status_gets=160, timeout_s=30.0)
+QUICK = Plan(burst=10, uploads=40, latency_uploads=24, status_gets=160, timeout_s=30.0)
 
 
 @dataclass
