@@ -12,7 +12,7 @@ import logging
 import socket
 import uuid
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Protocol
 
 from sqlalchemy.orm import Session, sessionmaker
@@ -45,7 +45,7 @@ class JobDeps:
     queue: Queue
     parse: Callable[[bytes], Timetable]
     clock: Callable[[], dt.datetime]
-    worker_id: str = f"{socket.gethostname()}:{uuid.uuid4().hex[:8]}"
+    worker_id: str = field(default_factory=lambda: f"{socket.gethostname()}:{uuid.uuid4().hex[:8]}")
 
 
 def _checked(chunks: Iterable[bytes]) -> Iterator[bytes]:
