@@ -33,3 +33,14 @@ if ! reachable 6379; then
     echo "or point SCHEDGEN_TEST_REDIS_URL at a server." >&2
   fi
 fi
+
+# The browser tests drive Debian's Chromium through Playwright (no browser download).
+if ! command -v chromium >/dev/null 2>&1 || ! command -v chromedriver >/dev/null 2>&1; then
+  if command -v apt-get >/dev/null 2>&1 && [ "$(id -u)" = "0" ]; then
+    echo "installing chromium and chromium-driver (browser tests)" >&2
+    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver >/dev/null \
+      || echo "could not install chromium" >&2
+  else
+    echo "Chromium is missing: the browser tests need it (Debian/Ubuntu: sudo apt-get install chromium chromium-driver)" >&2
+  fi
+fi
