@@ -13,8 +13,9 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from schedgen.adapters.blobstore import BlobStore, S3BlobStore, build_blobstore
 from schedgen.adapters.db.engine import build_engine, session_factory, wait_for_database
+from schedgen.adapters.metrics import metrics_for_process
 from schedgen.adapters.queue import JobQueue, build_broker
-from schedgen.adapters.sandbox import parse_limited
+from schedgen.adapters.zygote import ParseZygote
 from schedgen.config import Settings
 from schedgen.domain.events import Timetable
 from schedgen.services.jobs import JobDeps
@@ -38,11 +39,14 @@ class Container:
     broker: dramatiq.Broker
     queue: JobQueue
     jobs: JobDeps
+    zygote: ParseZygote | None = None  # None when a parse function was given (tests)
 
     def close(self) -> None:
-        """Release connections."""
+        """Release connections and stop the parse helper."""
         self.broker.close()
         self.engine.dispose()
+        if self.zygote is not None:
+            self.zygote.close()
 
 
 def build(
@@ -67,10 +71,13 @@ def build(
     broker = build_broker(settings)
     queue = JobQueue(broker)
 
-    def parse_sandboxed(data: bytes) -> Timetable:
-        return parse_limited(
-            data, timeout_s=settings.parse_timeout_s, memory_bytes=settings.parse_memory_bytes
-        )
-
-    deps = JobDeps(settings, sessions, blobs, queue, parse or parse_sandboxed, clock)
-    return Container(settings, engine, sessions, blobs, broker, queue, deps)
+    # Parses run in children of a small helper process, started on first use (an API process alone never
+    # parses); worker start-up warms it.
+    zygote = None
+    if parse is None:
+        zygote = ParseZygote(timeout_s=settings.parse_timeout_s, memory_bytes=settings.parse_memory_bytes)
+        parse = zygote.parse
+    metrics = metrics_for_process()  # built once per process (multiprocess files are per pid)
+    metrics.instrument_engine(engine)
+    deps = JobDeps(settings, sessions, blobs, queue, parse, clock, observer=metrics.observe_job)
+    return Container(settings, engine, sessions, blobs, broker, queue, deps, zygote)

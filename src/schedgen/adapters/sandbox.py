@@ -138,8 +138,8 @@ def _child_main(
         os.closerange(3, write_fd)
         os.closerange(write_fd + 1, _max_fds())
         gc.freeze()  # the inherited heap is never collected here: fewer copied pages, faster GC
-        _apply_limits(timeout_s, memory_bytes)
-        _send(write_fd, _run_target(func, data))
+        apply_limits(timeout_s, memory_bytes)
+        send_reply(write_fd, run_target(func, data))
         status = 0
     except MemoryError:
         status = _EXIT_NO_MEMORY
@@ -149,7 +149,7 @@ def _child_main(
         os._exit(status)
 
 
-def _run_target(func: Callable[[bytes], Timetable], data: bytes) -> Reply:
+def run_target(func: Callable[[bytes], Timetable], data: bytes) -> Reply:
     """Run the target and turn its outcome into a reply tuple of plain values."""
     try:
         return ("ok", func(data))
@@ -161,7 +161,7 @@ def _run_target(func: Callable[[bytes], Timetable], data: bytes) -> Reply:
         return ("internal", traceback.format_exc())
 
 
-def _apply_limits(timeout_s: float, memory_bytes: int) -> None:
+def apply_limits(timeout_s: float, memory_bytes: int) -> None:
     """Lower this process's rlimits (soft and hard, so the parse cannot raise them again)."""
     resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
     cpu_s = max(1, math.ceil(timeout_s))
@@ -193,7 +193,7 @@ def _max_fds() -> int:
     return soft if soft != resource.RLIM_INFINITY else 1 << 20
 
 
-def _send(fd: int, reply: Reply) -> None:
+def send_reply(fd: int, reply: Reply) -> None:
     payload = pickle.dumps(reply, protocol=pickle.HIGHEST_PROTOCOL)
     view = memoryview(_HEADER.pack(len(payload)) + payload)
     while view:
@@ -223,7 +223,7 @@ def _supervise(pid: int, read_fd: int, timeout_s: float) -> Timetable:
         if pidfd is not None:
             os.close(pidfd)
     log.debug("Sandboxed parse in pid %d took %.1f ms", pid, (time.monotonic() - started) * 1000)
-    return _interpret(pid, buffer, status, timed_out=timed_out)
+    return interpret_reply(pid, buffer, status, timed_out=timed_out)
 
 
 def _open_pidfd(pid: int) -> int | None:
@@ -240,7 +240,7 @@ def _read_reply(read_fd: int, pidfd: int | None, deadline: float) -> tuple[bytes
     if pidfd is not None:
         poller.register(pidfd, select.POLLIN)
     buffer = bytearray()
-    while not _complete(buffer):
+    while not reply_complete(buffer):
         remaining = deadline - time.monotonic()
         if remaining <= 0:
             return bytes(buffer), False
@@ -255,7 +255,7 @@ def _read_reply(read_fd: int, pidfd: int | None, deadline: float) -> tuple[bytes
     return bytes(buffer), True
 
 
-def _complete(buffer: bytes | bytearray) -> bool:
+def reply_complete(buffer: bytes | bytearray) -> bool:
     if len(buffer) < _HEADER.size:
         return False
     length: int = _HEADER.unpack_from(buffer)[0]
@@ -302,9 +302,9 @@ def _reap(pid: int) -> int | None:
     return status
 
 
-def _interpret(pid: int, buffer: bytes, status: int | None, *, timed_out: bool) -> Timetable:
+def interpret_reply(pid: int, buffer: bytes, status: int | None, *, timed_out: bool) -> Timetable:
     """A complete reply wins; otherwise the way the child ended decides the error."""
-    if _complete(buffer):
+    if reply_complete(buffer):
         return _unpack(pid, _load_reply(pid, buffer[_HEADER.size :]))
     if timed_out:
         log.warning("Sandboxed parse in pid %d hit the wall-clock limit and was killed", pid)
@@ -356,4 +356,14 @@ class _ReplyUnpickler(pickle.Unpickler):
         return super().find_class(module, name)
 
 
-__all__ = ["DEFAULT_MEMORY_BYTES", "DEFAULT_TIMEOUT_S", "parse_limited", "run_limited"]
+__all__ = [
+    "DEFAULT_MEMORY_BYTES",
+    "DEFAULT_TIMEOUT_S",
+    "apply_limits",
+    "interpret_reply",
+    "parse_limited",
+    "reply_complete",
+    "run_limited",
+    "run_target",
+    "send_reply",
+]

@@ -33,6 +33,8 @@ RATE_LIMITED_DELAY_MS = 1000  # a job over the processing-rate cap waits this lo
 def start_workers(container: Container, threads: int) -> dramatiq.Worker:
     """Register the actors on the container's broker and start consuming in this process."""
     limiter = build_rate_limiter(container.settings, container.broker)
+    if container.zygote is not None:
+        container.zygote.start()
 
     def handler_for(priority: JobPriority) -> Callable[[str], None]:
         def handle(job_id: str) -> None:
