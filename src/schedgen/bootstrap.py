@@ -12,8 +12,12 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session, sessionmaker
 
 from schedgen.adapters.blobstore import BlobStore, S3BlobStore, build_blobstore
-from schedgen.adapters.db.engine import build_engine, session_factory, wait_for_database
-from schedgen.adapters.metrics import metrics_for_process
+from schedgen.adapters.db.engine import (
+    build_engine,
+    read_session_factory,
+    session_factory,
+    wait_for_database,
+)
 from schedgen.adapters.queue import JobQueue, build_broker
 from schedgen.adapters.zygote import ParseZygote
 from schedgen.config import Settings
@@ -77,7 +81,5 @@ def build(
     if parse is None:
         zygote = ParseZygote(timeout_s=settings.parse_timeout_s, memory_bytes=settings.parse_memory_bytes)
         parse = zygote.parse
-    metrics = metrics_for_process()  # built once per process (multiprocess files are per pid)
-    metrics.instrument_engine(engine)
-    deps = JobDeps(settings, sessions, blobs, queue, parse, clock, observer=metrics.observe_job)
+    deps = JobDeps(settings, sessions, blobs, queue, parse, clock, reads=read_session_factory(engine))
     return Container(settings, engine, sessions, blobs, broker, queue, deps, zygote)

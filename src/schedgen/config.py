@@ -50,6 +50,7 @@ class Settings(BaseSettings):
     job_min_backoff_ms: int = 5_000
     job_max_backoff_ms: int = 60_000
     queue_backpressure_limit: int = 500  # waiting jobs beyond which uploads get 503
+    backpressure_refresh_s: float = 1.0  # each API process re-counts waiting jobs at most this often
     processing_rate_per_s: float | None = None  # distributed cap on jobs started per second; None: off
     finished_job_ttl_s: int = 3_600  # completed jobs leave the broker after 1 h
     failed_job_ttl_s: int = 86_400  # failed ones are kept 24 h

@@ -134,6 +134,20 @@ def test_full_queue_answers_503_with_retry_after(tmp_path: Path, real_pdfs: dict
     assert int(response.headers["retry-after"]) > 0
 
 
+@pytest.mark.parametrize(("refresh_s", "accepted"), [(0.0, 2), (3600.0, 3)])
+def test_backpressure_counts_waiting_jobs_at_most_once_per_refresh(
+    tmp_path: Path, real_pdfs: dict[str, bytes], refresh_s: float, accepted: int
+) -> None:
+    """With no workers, jobs wait: a fresh count refuses the third upload; a cached count lets it in."""
+    upload = [("files", ("e.pdf", real_pdfs["exams"], "application/pdf"))]
+    settings = {"queue_backpressure_limit": 2, "in_process_workers": 0, "backpressure_refresh_s": refresh_s}
+    with make_client(tmp_path, **settings) as client:
+        codes = [client.post("/api/uploads", files=upload).status_code for _ in range(3)]
+    assert codes.count(202) == accepted
+    assert codes[:accepted] == [202] * accepted
+    assert set(codes[accepted:]) <= {503}
+
+
 def test_unknown_route_uses_the_error_shape(client: TestClient) -> None:
     response = client.get("/api/nothing-here")
     assert response.status_code == 404

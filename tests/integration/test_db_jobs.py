@@ -313,7 +313,8 @@ def test_complete_only_once_and_only_by_the_claiming_worker(db: Db) -> None:
     assert not db.tx(repo.fail_job, job.id, worker="w1", code="X", message="x", now=at(5))
     stored = db.tx(repo.get_job, job.id)
     assert (stored.status, stored.kind, stored.result) == (JobStatus.COMPLETED, "tests", result)
-    assert (stored.completed_at, stored.blob_key) == (at(4), job.blob_key)
+    assert job.blob_key is not None
+    assert (stored.completed_at, stored.blob_key) == (at(4), None)  # the caller deletes the PDF next
     assert (stored.error_code, stored.error_message) == (None, None)  # the retried error is cleared
     assert db.tx(repo.claim_job, job.id, now=at(999), worker="w3", stale_after=STALE) is None
 
@@ -331,6 +332,7 @@ def test_fail_only_by_the_claiming_worker(db: Db) -> None:
         "Not a PDF.",
     )
     assert stored.completed_at == at(2)
+    assert stored.blob_key is None
     done = {"kind": "tests", "result": {}, "now": at(3)}
     assert not db.tx(repo.complete_job, job.id, worker="w1", **done)
 

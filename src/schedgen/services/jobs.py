@@ -10,6 +10,8 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import socket
+import threading
+import time
 import uuid
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
@@ -19,6 +21,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from schedgen.adapters.blobstore import BlobStore
 from schedgen.adapters.db import jobs as repo
+from schedgen.adapters.db.engine import run_read
 from schedgen.config import Settings
 from schedgen.domain.events import Timetable
 from schedgen.domain.jobs import Job, JobPriority, NewJob, QueueCounts, retry_delay_ms
@@ -35,6 +38,26 @@ class Queue(Protocol):
     def enqueue(self, job_id: str, priority: JobPriority = JobPriority.NORMAL, delay_ms: int = 0) -> None: ...
 
 
+class WaitingGauge:
+    """The count of waiting jobs for upload backpressure, re-read at most once per `max_age_s` per process."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._value = 0
+        self._read_at: float | None = None
+
+    def get(self, read: Callable[[], int], max_age_s: float) -> int:
+        """The cached count, or a fresh one from `read()` when the cached one is older than `max_age_s`."""
+        now = time.monotonic()
+        with self._lock:
+            if self._read_at is not None and now - self._read_at < max_age_s:
+                return self._value
+        value = read()
+        with self._lock:
+            self._value, self._read_at = value, time.monotonic()
+        return value
+
+
 @dataclass(frozen=True)
 class JobDeps:
     """Everything the job use cases touch, wired by bootstrap."""
@@ -46,6 +69,13 @@ class JobDeps:
     parse: Callable[[bytes], Timetable]
     clock: Callable[[], dt.datetime]
     worker_id: str = field(default_factory=lambda: f"{socket.gethostname()}:{uuid.uuid4().hex[:8]}")
+    reads: sessionmaker[Session] | None = None  # autocommit sessions for single reads; None: `sessions`
+    waiting: WaitingGauge = field(default_factory=WaitingGauge)
+
+    @property
+    def read_sessions(self) -> sessionmaker[Session]:
+        """Sessions for single-statement reads."""
+        return self.reads if self.reads is not None else self.sessions
 
 
 def _checked(chunks: Iterable[bytes]) -> Iterator[bytes]:
@@ -78,8 +108,10 @@ def submit_upload(
 ) -> Job:
     """Store one uploaded PDF (streamed, size- and magic-checked) and queue a job to parse it."""
     now = deps.clock()
-    with deps.sessions() as session:
-        waiting = repo.count_waiting(session, now=now)
+    waiting = deps.waiting.get(
+        lambda: run_read(deps.read_sessions, lambda session: repo.count_waiting(session, now=now)),
+        deps.settings.backpressure_refresh_s,
+    )
     if waiting >= deps.settings.queue_backpressure_limit:
         raise QueueFullError()
     job_id = str(uuid.uuid4())
@@ -149,15 +181,13 @@ def process_job(deps: JobDeps, job_id: str) -> None:
 
 
 def _drop_blob(deps: JobDeps, job: Job) -> None:
+    """Delete the PDF of a finished job (its row forgot the key when it finished; the sweep is the fallback)."""
     if job.blob_key is None:
         return
     try:
         deps.blobs.delete(job.blob_key)
     except SchedgenError:
         log.warning("could not delete the PDF of job %s; the sweep will", job.id)
-        return
-    with deps.sessions.begin() as session:
-        repo.clear_blob(session, job.id)
 
 
 def _finish_failed(deps: JobDeps, job: Job, error: SchedgenError) -> None:
@@ -199,8 +229,7 @@ def _retry_or_fail(deps: JobDeps, job: Job, error: SchedgenError) -> None:
 
 def get_job(deps: JobDeps, job_id: str) -> Job | None:
     """The job, or None."""
-    with deps.sessions() as session:
-        return repo.get_job(session, job_id)
+    return run_read(deps.read_sessions, lambda session: repo.get_job(session, job_id))
 
 
 def delete_job(deps: JobDeps, job_id: str) -> bool:
@@ -219,5 +248,5 @@ def delete_job(deps: JobDeps, job_id: str) -> bool:
 
 def queue_counts(deps: JobDeps) -> QueueCounts:
     """Jobs by state (waiting, active, completed, failed, delayed)."""
-    with deps.sessions() as session:
-        return repo.count_jobs(session, now=deps.clock())
+    now = deps.clock()
+    return run_read(deps.read_sessions, lambda session: repo.count_jobs(session, now=now))

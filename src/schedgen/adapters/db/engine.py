@@ -6,7 +6,7 @@ import logging
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import sqlalchemy as sa
 from sqlalchemy import event
@@ -19,9 +19,12 @@ from schedgen.errors import DatabaseUnavailableError
 
 log = logging.getLogger(__name__)
 
+T = TypeVar("T")
+
 SQLITE_BUSY_TIMEOUT_MS = 5_000  # a writer waits this long for SQLite's single write lock
 PG_CONNECT_TIMEOUT_S = 5  # libpq connect_timeout, unless the URL gives one
 PG_APPLICATION_NAME = "schedgen"  # shows in pg_stat_activity, unless the URL gives one
+PG_POOL_RECYCLE_S = 1_800  # replace pooled connections older than this (idle-connection killers, failovers)
 _SQLITE_PRAGMAS = (
     "PRAGMA journal_mode=WAL",  # readers never block the writer, nor it them
     "PRAGMA foreign_keys=ON",
@@ -84,7 +87,10 @@ def _postgres_engine(url: URL, settings: Settings) -> sa.Engine:
         pool_size=settings.db_pool_size,
         max_overflow=settings.db_max_overflow,
         pool_timeout=settings.db_pool_timeout_s,
-        pool_pre_ping=True,
+        # No ping per checkout (a round trip per session): a connection found dead invalidates the pool
+        # and reads retry once (run_read); writes fail once and are retried by their caller.
+        pool_pre_ping=False,
+        pool_recycle=PG_POOL_RECYCLE_S,
         connect_args=connect_args,
     )
 
@@ -127,3 +133,21 @@ def wait_for_database(
 def session_factory(engine: sa.Engine) -> sessionmaker[Session]:
     """Sessions bound to `engine`; objects stay readable after commit."""
     return sessionmaker(bind=engine, expire_on_commit=False)
+
+
+def read_session_factory(engine: sa.Engine) -> sessionmaker[Session]:
+    """Sessions for single-statement reads in autocommit: no BEGIN and no ROLLBACK round trips."""
+    return sessionmaker(bind=engine.execution_options(isolation_level="AUTOCOMMIT"), expire_on_commit=False)
+
+
+def run_read(sessions: sessionmaker[Session], query: Callable[[Session], T]) -> T:
+    """Run a read-only query; once again on a fresh connection if the pooled one turned out dead."""
+    try:
+        with sessions() as session:
+            return query(session)
+    except sa.exc.DBAPIError as exc:
+        if not exc.connection_invalidated:
+            raise
+        log.warning("A pooled database connection was dead; retrying the read on a new one")
+    with sessions() as session:
+        return query(session)

@@ -132,7 +132,7 @@ def complete_job(
     result: dict[str, Any],
     now: dt.datetime,
 ) -> bool:
-    """Processing by `worker` -> completed with its result; False if it was not theirs to complete."""
+    """Processing by `worker` -> completed with its result, forgetting its PDF; False if not theirs."""
     return _update_owned(
         session,
         job_id,
@@ -144,13 +144,14 @@ def complete_job(
         error_message=None,
         completed_at=now,
         updated_at=now,
+        blob_key=None,  # the caller deletes the PDF next; the sweep catches one it could not
     )
 
 
 def fail_job(
     session: Session, job_id: str, *, worker: str, code: str, message: str, now: dt.datetime
 ) -> bool:
-    """Processing by `worker` -> failed with an error code; False if it was not theirs to fail."""
+    """Processing by `worker` -> failed with an error code, forgetting its PDF; False if not theirs."""
     return _update_owned(
         session,
         job_id,
@@ -160,6 +161,7 @@ def fail_job(
         error_message=message,
         completed_at=now,
         updated_at=now,
+        blob_key=None,  # as in complete_job
     )
 
 
