@@ -12,6 +12,7 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session, sessionmaker
 
 from schedgen.adapters.blobstore import BlobStore, S3BlobStore, build_blobstore
+from schedgen.adapters.cache import build_job_cache
 from schedgen.adapters.db.engine import (
     build_engine,
     read_session_factory,
@@ -81,5 +82,14 @@ def build(
     if parse is None:
         zygote = ParseZygote(timeout_s=settings.parse_timeout_s, memory_bytes=settings.parse_memory_bytes)
         parse = zygote.parse
-    deps = JobDeps(settings, sessions, blobs, queue, parse, clock, reads=read_session_factory(engine))
+    deps = JobDeps(
+        settings,
+        sessions,
+        blobs,
+        queue,
+        parse,
+        clock,
+        reads=read_session_factory(engine),
+        cache=build_job_cache(settings.redis_url, settings.cache_timeout_s),
+    )
     return Container(settings, engine, sessions, blobs, broker, queue, deps, zygote)

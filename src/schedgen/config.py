@@ -51,6 +51,9 @@ class Settings(BaseSettings):
     job_max_backoff_ms: int = 60_000
     queue_backpressure_limit: int = 500  # waiting jobs beyond which uploads get 503
     backpressure_refresh_s: float = 1.0  # each API process re-counts waiting jobs at most this often
+    job_cache_ttl_s: float = 3_600.0  # finished jobs' JSON stays cached this long (R4: 1 h)
+    job_cache_marker_s: float = 60.0  # after a finished job changes, nobody caches it again for this long
+    cache_timeout_s: float = 0.25  # Redis socket timeout of the job cache (a slow cache is a miss)
     processing_rate_per_s: float | None = None  # distributed cap on jobs started per second; None: off
     finished_job_ttl_s: int = 3_600  # completed jobs leave the broker after 1 h
     failed_job_ttl_s: int = 86_400  # failed ones are kept 24 h

@@ -113,6 +113,24 @@ def test_delete_removes_the_job(client: TestClient, real_pdfs: dict[str, bytes])
     assert client.delete(f"/api/jobs/{job['id']}").status_code == 404
 
 
+def test_a_finished_job_has_an_etag_and_answers_304_when_unchanged(
+    client: TestClient, real_pdfs: dict[str, bytes]
+) -> None:
+    job = client.post(
+        "/api/uploads", files=[("files", ("e.pdf", real_pdfs["exams"], "application/pdf"))]
+    ).json()["jobs"][0]
+    body = wait_for(lambda: finished(client, job["id"]))
+    first = client.get(f"/api/jobs/{job['id']}")
+    etag = first.headers["etag"]
+    assert first.json() == body
+    assert first.headers["cache-control"] == "no-cache"
+    again = client.get(f"/api/jobs/{job['id']}", headers={"If-None-Match": etag})
+    assert (again.status_code, again.content, again.headers["etag"]) == (304, b"", etag)
+    other = client.get(f"/api/jobs/{job['id']}", headers={"If-None-Match": '"something-else"'})
+    assert other.status_code == 200
+    assert other.json() == body
+
+
 def test_metrics_count_jobs_by_state(client: TestClient, real_pdfs: dict[str, bytes]) -> None:
     ok = client.post("/api/uploads", files=[("files", ("e.pdf", real_pdfs["exams"], "application/pdf"))])
     bad = client.post(

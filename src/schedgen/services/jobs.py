@@ -20,11 +20,12 @@ from typing import Protocol
 from sqlalchemy.orm import Session, sessionmaker
 
 from schedgen.adapters.blobstore import BlobStore
+from schedgen.adapters.cache import JobCache
 from schedgen.adapters.db import jobs as repo
 from schedgen.adapters.db.engine import run_read
 from schedgen.config import Settings
 from schedgen.domain.events import Timetable
-from schedgen.domain.jobs import Job, JobPriority, NewJob, QueueCounts, retry_delay_ms
+from schedgen.domain.jobs import Job, JobPriority, JobStatus, NewJob, QueueCounts, retry_delay_ms
 from schedgen.errors import BlobNotFoundError, InputError, NotPdfError, QueueFullError, SchedgenError
 from schedgen.parsing.limits import MAGIC_WINDOW, looks_like_pdf
 from schedgen.rendering.contract import timetable_to_dict
@@ -71,6 +72,7 @@ class JobDeps:
     worker_id: str = field(default_factory=lambda: f"{socket.gethostname()}:{uuid.uuid4().hex[:8]}")
     reads: sessionmaker[Session] | None = None  # autocommit sessions for single reads; None: `sessions`
     waiting: WaitingGauge = field(default_factory=WaitingGauge)
+    cache: JobCache | None = None  # finished jobs' documents; None: every read goes to the database
 
     @property
     def read_sessions(self) -> sessionmaker[Session]:
@@ -232,12 +234,38 @@ def get_job(deps: JobDeps, job_id: str) -> Job | None:
     return run_read(deps.read_sessions, lambda session: repo.get_job(session, job_id))
 
 
+def read_job_document(deps: JobDeps, job_id: str, render: Callable[[Job], bytes]) -> bytes | None:
+    """The job rendered by `render` (None if there is no such job); finished jobs' documents are cached."""
+    cache = deps.cache
+    if cache is not None and (document := cache.get(job_id)) is not None:
+        return document
+    job = get_job(deps, job_id)
+    if job is None:
+        return None
+    document = render(job)
+    if cache is not None and job.status in _FINISHED:
+        cache.add(job_id, document, deps.settings.job_cache_ttl_s)
+    return document
+
+
+_FINISHED = frozenset({JobStatus.COMPLETED, JobStatus.FAILED})
+
+
+def forget_cached(deps: JobDeps, job_ids: Iterable[str]) -> None:
+    """Call after changing finished jobs (deleted, expired, retried): readers must not see the old state."""
+    if deps.cache is None:
+        return
+    for job_id in job_ids:
+        deps.cache.mark_changed(job_id, deps.settings.job_cache_marker_s)
+
+
 def delete_job(deps: JobDeps, job_id: str) -> bool:
     """Delete a job and its PDF; False if there was no such job."""
     with deps.sessions.begin() as session:
         job = repo.delete_job(session, job_id)
     if job is None:
         return False
+    forget_cached(deps, [job_id])
     if job.blob_key is not None:
         try:
             deps.blobs.delete(job.blob_key)

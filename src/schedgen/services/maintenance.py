@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from schedgen.adapters.blobstore import sweep_blobs
 from schedgen.adapters.db import jobs as repo
 from schedgen.errors import JobTimeoutError, SchedgenError
-from schedgen.services.jobs import JobDeps
+from schedgen.services.jobs import JobDeps, forget_cached
 
 log = logging.getLogger(__name__)
 
@@ -83,6 +83,7 @@ def _expire(deps: JobDeps, now: dt.datetime) -> int:
     with deps.sessions.begin() as session:
         jobs = repo.expired_jobs(session, now=now, limit=BATCH)
         repo.delete_jobs(session, [job.id for job in jobs])
+    forget_cached(deps, [job.id for job in jobs])
     for job in jobs:
         if job.blob_key is not None:
             try:

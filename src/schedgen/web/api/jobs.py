@@ -8,6 +8,7 @@ import secrets
 from fastapi import APIRouter, Request, Response
 from starlette.concurrency import run_in_threadpool
 
+from schedgen.domain.jobs import Job
 from schedgen.errors import FileTooLargeError, JobNotFoundError
 from schedgen.services import jobs as job_service
 from schedgen.web.schemas.jobs import JobOut, JobSummary, QueueMetrics, UploadResponse
@@ -65,13 +66,26 @@ async def metrics(request: Request) -> QueueMetrics:
     return QueueMetrics.of(await run_in_threadpool(job_service.queue_counts, _deps(request)))
 
 
-@router.get("/jobs/{job_id}", response_model=JobOut, summary="A job's state and, once completed, its events")
-async def get_job(request: Request, job_id: str) -> JobOut:
-    """The job's status, attempts, timestamps, error, and events when completed."""
-    job = await run_in_threadpool(job_service.get_job, _deps(request), job_id)
-    if job is None:
+def _render(job: Job) -> bytes:
+    return JobOut.of(job).model_dump_json().encode()
+
+
+@router.get(
+    "/jobs/{job_id}",
+    response_model=JobOut,
+    responses={304: {"description": "Not modified (the ETag given in If-None-Match still matches)"}},
+    summary="A job's state and, once completed, its events",
+)
+async def get_job(request: Request, job_id: str) -> Response:
+    """The job's status, attempts, timestamps, error, and events when completed; with an ETag."""
+    document = await run_in_threadpool(job_service.read_job_document, _deps(request), job_id, _render)
+    if document is None:
         raise JobNotFoundError()
-    return JobOut.of(job)
+    etag = '"' + hashlib.blake2b(document, digest_size=12).hexdigest() + '"'
+    headers = {"ETag": etag, "Cache-Control": "no-cache"}
+    if etag in request.headers.get("if-none-match", ""):
+        return Response(status_code=304, headers=headers)
+    return Response(document, media_type="application/json", headers=headers)
 
 
 @router.delete("/jobs/{job_id}", status_code=204, summary="Delete a job and its PDF")

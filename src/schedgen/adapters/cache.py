@@ -1,0 +1,125 @@
+"""A cache of finished jobs' JSON documents: Redis shared by every process, or memory in one process.
+
+Only documents of finished jobs (completed, failed) are stored, with ``add`` (set if absent). Whoever
+changes a finished job afterwards (deletion, expiry, an operator's retry) calls ``mark_changed``, which
+overwrites the entry with a short-lived marker: a reader that loaded the old row before the change cannot
+store it over the marker, and readers go to the database until the marker expires. So a read never
+returns a status older than the last change, as long as no reader takes longer than the marker's lifetime
+between its database read and its ``add`` (the marker outlives the statement timeout).
+
+The cache is an optimisation: every error is logged and treated as a miss; it never fails a request.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections import OrderedDict
+from typing import Protocol
+
+import redis
+
+log = logging.getLogger(__name__)
+
+MARKER = b"\x00changed"  # a value no JSON document starts with
+KEY_PREFIX = "schedgen:job-doc:"
+
+
+class JobCache(Protocol):
+    """Finished jobs' documents by job id."""
+
+    def get(self, job_id: str) -> bytes | None:
+        """The stored document, or None (absent, expired or marked changed)."""
+        ...
+
+    def add(self, job_id: str, document: bytes, ttl_s: float) -> None:
+        """Store the document unless an entry or a change marker is already there."""
+        ...
+
+    def mark_changed(self, job_id: str, ttl_s: float) -> None:
+        """Replace any entry with a change marker that blocks ``add`` for `ttl_s` seconds."""
+        ...
+
+
+class MemoryJobCache:
+    """JobCache in this process's memory: bounded, least recently used out first."""
+
+    def __init__(self, max_entries: int = 10_000) -> None:
+        self._entries: OrderedDict[str, tuple[bytes, float]] = OrderedDict()
+        self._lock = threading.Lock()
+        self._max_entries = max_entries
+
+    def get(self, job_id: str) -> bytes | None:
+        """The stored document, or None."""
+        with self._lock:
+            entry = self._entries.get(job_id)
+            if entry is None:
+                return None
+            value, expires = entry
+            if expires <= time.monotonic():
+                del self._entries[job_id]
+                return None
+            self._entries.move_to_end(job_id)
+            return None if value == MARKER else value
+
+    def add(self, job_id: str, document: bytes, ttl_s: float) -> None:
+        """Store unless present (a live entry or marker wins)."""
+        now = time.monotonic()
+        with self._lock:
+            entry = self._entries.get(job_id)
+            if entry is not None and entry[1] > now:
+                return
+            self._put(job_id, document, now + ttl_s)
+
+    def mark_changed(self, job_id: str, ttl_s: float) -> None:
+        """Overwrite with a marker."""
+        with self._lock:
+            self._put(job_id, MARKER, time.monotonic() + ttl_s)
+
+    def _put(self, job_id: str, value: bytes, expires: float) -> None:
+        self._entries[job_id] = (value, expires)
+        self._entries.move_to_end(job_id)
+        while len(self._entries) > self._max_entries:
+            self._entries.popitem(last=False)
+
+
+class RedisJobCache:
+    """JobCache in Redis, shared by every API instance; errors count as misses."""
+
+    def __init__(self, client: redis.Redis) -> None:
+        self._redis = client
+        self._errors: tuple[type[Exception], ...] = (redis.RedisError, OSError)
+
+    def get(self, job_id: str) -> bytes | None:
+        """The stored document, or None."""
+        try:
+            value = self._redis.get(KEY_PREFIX + job_id)
+        except self._errors as exc:
+            log.warning("job cache unavailable (get): %s", exc)
+            return None
+        if not isinstance(value, bytes) or value == MARKER:
+            return None
+        return value
+
+    def add(self, job_id: str, document: bytes, ttl_s: float) -> None:
+        """SET NX with an expiry."""
+        try:
+            self._redis.set(KEY_PREFIX + job_id, document, px=max(1, int(ttl_s * 1000)), nx=True)
+        except self._errors as exc:
+            log.warning("job cache unavailable (add): %s", exc)
+
+    def mark_changed(self, job_id: str, ttl_s: float) -> None:
+        """SET the marker (overwriting) with an expiry."""
+        try:
+            self._redis.set(KEY_PREFIX + job_id, MARKER, px=max(1, int(ttl_s * 1000)))
+        except self._errors as exc:
+            log.warning("job cache unavailable (mark): %s", exc)
+
+
+def build_job_cache(redis_url: str | None, timeout_s: float) -> JobCache:
+    """Redis when a URL is given (shared by all processes), else memory."""
+    if redis_url is None:
+        return MemoryJobCache()
+    client = redis.Redis.from_url(redis_url, socket_timeout=timeout_s, socket_connect_timeout=timeout_s)
+    return RedisJobCache(client)

@@ -1,0 +1,165 @@
+"""The finished-job cache (seeds R4): memory and real Redis, and Property 4 - a read is never stale."""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Iterator
+
+import pytest
+import redis
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from schedgen.adapters.cache import JobCache, MemoryJobCache, RedisJobCache, build_job_cache
+from schedgen.adapters.db import jobs as repo
+from schedgen.bootstrap import Container, build
+from schedgen.config import Settings
+from schedgen.domain.events import Kind, Timetable
+from schedgen.domain.jobs import Job, JobStatus
+from schedgen.errors import NotTimetableError
+from schedgen.services.jobs import (
+    delete_job,
+    forget_cached,
+    get_job,
+    process_job,
+    read_job_document,
+    submit_upload,
+)
+from tests.support.waiting import wait_for
+
+PDF = b"%PDF-1.4\n% a test upload\n%%EOF\n"
+
+
+@pytest.fixture(params=["memory", "redis"])
+def cache(request: pytest.FixtureRequest) -> Iterator[JobCache]:
+    if request.param == "memory":
+        yield MemoryJobCache()
+        return
+    url = request.getfixturevalue("redis_url")
+    client = redis.Redis.from_url(url)
+    yield RedisJobCache(client)
+    client.close()
+
+
+# --- the cache contract -----------------------------------------------------------------------------------
+
+
+def test_add_stores_only_when_absent(cache: JobCache) -> None:
+    assert cache.get("j") is None
+    cache.add("j", b'{"v":1}', 60)
+    cache.add("j", b'{"v":2}', 60)
+    assert cache.get("j") == b'{"v":1}'
+
+
+def test_a_change_marker_hides_the_entry_and_blocks_adds(cache: JobCache) -> None:
+    cache.add("j", b'{"v":1}', 60)
+    cache.mark_changed("j", 60)
+    assert cache.get("j") is None
+    cache.add("j", b'{"v":2}', 60)
+    assert cache.get("j") is None
+
+
+def test_entries_and_markers_expire(cache: JobCache) -> None:
+    cache.add("a", b"{}", 0.001)
+    cache.mark_changed("b", 0.001)
+    # Expiry is checked against each store's clock; wait for it without sleeping a fixed time.
+    wait_for(lambda: cache.get("a") is None, timeout=5)
+    wait_for(lambda: (cache.add("b", b'{"v":3}', 60), cache.get("b"))[1] == b'{"v":3}', timeout=5)
+
+
+def test_memory_cache_is_bounded() -> None:
+    cache = MemoryJobCache(max_entries=2)
+    for name in "abc":
+        cache.add(name, b"{}", 60)
+    assert [cache.get(name) for name in "abc"] == [None, b"{}", b"{}"]
+
+
+def test_an_unreachable_redis_is_a_miss_not_an_error() -> None:
+    cache = build_job_cache("redis://127.0.0.1:1/0", timeout_s=0.2)
+    cache.add("j", b"{}", 60)
+    cache.mark_changed("j", 60)
+    assert cache.get("j") is None
+
+
+# --- Property 4: after any sequence of job updates, a read never returns a stale status ----------------------
+
+
+def _render(job: Job) -> bytes:
+    return f"{job.status}|{job.attempts}|{job.error_code}|{job.kind}".encode()
+
+
+def _truth(container: Container, job_id: str) -> bytes | None:
+    job = get_job(container.jobs, job_id)
+    return None if job is None else _render(job)
+
+
+class Outcomes:
+    """A parse stub whose result for the next call the test chooses."""
+
+    fail = False
+
+    def parse(self, data: bytes) -> Timetable:
+        if self.fail:
+            raise NotTimetableError()
+        return Timetable(Kind.TESTS, ())
+
+
+@pytest.fixture(scope="module")
+def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Container, Outcomes]]:
+    outcomes = Outcomes()
+    container = build(Settings(data_dir=tmp_path_factory.mktemp("cache")), parse=outcomes.parse)
+    yield container, outcomes
+    container.close()
+
+
+OPS = st.lists(
+    st.tuples(
+        st.sampled_from(["upload", "process_ok", "process_fail", "delete", "expire", "read", "slow_read"]),
+        st.integers(0, 3),
+    ),
+    min_size=1,
+    max_size=25,
+)
+
+
+@pytest.mark.parametrize("kind", ["memory", "redis"])
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(ops=OPS)
+def test_reads_are_never_stale(
+    kind: str, request: pytest.FixtureRequest, stack: tuple[Container, Outcomes], ops: list[tuple[str, int]]
+) -> None:
+    container, outcomes = stack
+    if kind == "redis":
+        client = redis.Redis.from_url(request.getfixturevalue("redis_server_url"), db=15)
+        client.flushdb()
+        job_cache: JobCache = RedisJobCache(client)
+    else:
+        job_cache = MemoryJobCache()
+    deps = dataclasses.replace(container.jobs, cache=job_cache)
+    ids: list[str] = []
+    slow: list[tuple[str, Job]] = []  # readers that loaded a row and have not stored it yet
+    for op, n in ops:
+        target = ids[n % len(ids)] if ids else None
+        if op == "upload" or target is None:
+            ids.append(submit_upload(deps, owner="o", filename="f.pdf", chunks=[PDF]).id)
+        elif op in ("process_ok", "process_fail"):
+            outcomes.fail = op == "process_fail"
+            process_job(deps, target)
+        elif op == "delete":
+            delete_job(deps, target)
+        elif op == "expire":  # the retention sweep deletes the row, as after its expiry time
+            with container.sessions.begin() as session:
+                repo.delete_jobs(session, [target])
+            forget_cached(deps, [target])
+        elif op == "slow_read":
+            job = get_job(deps, target)
+            if job is not None:
+                slow.append((target, job))
+        if op == "read" or (op == "slow_read" and n % 2):
+            # A slow reader finishes: it stores what it loaded earlier, as read_job_document would.
+            for job_id, loaded in slow:
+                if loaded.status in (JobStatus.COMPLETED, JobStatus.FAILED):
+                    job_cache.add(job_id, _render(loaded), 3600)
+            slow.clear()
+        for job_id in ids:
+            assert read_job_document(deps, job_id, _render) == _truth(container, job_id)
