@@ -85,8 +85,22 @@ def cpu_groups(svc: Service) -> dict[str, dict[int, float]]:
         groups["Redis"] = pids_named("redis-server")
     cpu = {name: {pid: cpu_s(pid) for pid in pids} for name, pids in groups.items()}
     parsers = groups["API"] + groups.get("workers", [])
-    cpu["of which parse sandboxes"] = {pid: cpu_s(pid, children_only=True) for pid in parsers}
+    # Parses run in children of a zygote (counted whole, with its reaped children) or, before the zygote,
+    # in children forked by the API or worker processes themselves.
+    sandboxes = {pid: cpu_s(pid, children_only=True) for pid in parsers if pid not in zygotes(parsers)}
+    sandboxes |= {pid: cpu_s(pid) for pid in zygotes(parsers)}
+    cpu["of which parse sandboxes"] = sandboxes
     return cpu
+
+
+def zygotes(pids: list[int]) -> list[int]:
+    """The parse zygotes among these processes."""
+    found = []
+    for pid in pids:
+        with contextlib.suppress(OSError):
+            if b"schedgen.adapters.zygote" in Path(f"/proc/{pid}/cmdline").read_bytes():
+                found.append(pid)
+    return found
 
 
 def machine_cpu_s() -> tuple[float, float]:
@@ -126,12 +140,16 @@ def rss_pids(svc: Service) -> dict[str, list[int]]:
     """Processes whose memory is reported, by role (the largest of several processes)."""
     api = spawned(svc.api.pid)
     if svc.workers is None:
-        return {"API (+ in-process workers)": [svc.api.pid]}
+        return {
+            "API (+ in-process workers)": [svc.api.pid],
+            "parse zygote": zygotes(descendants(svc.api.pid)),
+        }
     roles = {"API supervisor (uvicorn)": [svc.api.pid], "API process (largest)": api} if api else {}
     return {
         **(roles or {"API": [svc.api.pid]}),
         "worker supervisor": [svc.workers.pid],
         "worker process (largest)": spawned(svc.workers.pid),
+        "parse zygote (largest)": zygotes(descendants(svc.workers.pid)),
     }
 
 

@@ -11,7 +11,7 @@ import dramatiq
 import sqlalchemy as sa
 from sqlalchemy.orm import Session, sessionmaker
 
-from schedgen.adapters.blobstore import BlobStore, S3BlobStore, build_blobstore
+from schedgen.adapters.blobstore import BlobStore, DeferredDeletes, S3BlobStore, build_blobstore
 from schedgen.adapters.cache import build_job_cache
 from schedgen.adapters.db.engine import (
     build_engine,
@@ -47,7 +47,9 @@ class Container:
     zygote: ParseZygote | None = None  # None when a parse function was given (tests)
 
     def close(self) -> None:
-        """Release connections and stop the parse helper."""
+        """Delete what waits to be deleted, release connections and stop the parse helper."""
+        if self.jobs.deletes is not None:
+            self.jobs.deletes.close()
         self.broker.close()
         self.engine.dispose()
         if self.zygote is not None:
@@ -91,5 +93,6 @@ def build(
         clock,
         reads=read_session_factory(engine),
         cache=build_job_cache(settings.redis_url, settings.cache_timeout_s),
+        deletes=DeferredDeletes(blobs) if isinstance(blobs, S3BlobStore) else None,
     )
     return Container(settings, engine, sessions, blobs, broker, queue, deps, zygote)

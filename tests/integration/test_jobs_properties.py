@@ -42,6 +42,9 @@ class FlakyBlobs:
     def delete(self, key: str) -> None:
         self.real.delete(key)
 
+    def delete_many(self, keys: list[str]) -> None:
+        self.real.delete_many(keys)
+
     def keys_older_than(self, cutoff):  # type: ignore[no-untyped-def]
         return self.real.keys_older_than(cutoff)
 

@@ -70,6 +70,13 @@ class BlobStoreContract:
         """Fail if anything at all (a blob, a temporary file, an unfinished upload) is left in the store."""
         raise NotImplementedError
 
+    def test_delete_many_removes_those_keys_and_ignores_missing_ones(self, store: BlobStore) -> None:
+        for name in ("a", "b", "c"):
+            store.put(f"many/{name}.pdf", [b"%PDF-" + name.encode()], max_bytes=1024)
+        store.delete_many(["many/a.pdf", "many/c.pdf", "many/never-there.pdf"])
+        assert all_keys(store) == {"many/b.pdf"}
+        store.delete_many([])
+
     def test_put_then_get_returns_the_bytes(self, store: BlobStore) -> None:
         assert store.put(KEY, [b"%PDF-", b"1.7\n", b"%%EOF"], max_bytes=100) == 14
         assert store.get(KEY) == b"%PDF-1.7\n%%EOF"

@@ -10,8 +10,9 @@ import logging
 import os
 import re
 import tempfile
+import threading
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager, suppress
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -22,6 +23,7 @@ from schedgen.errors import (
     BlobNotFoundError,
     BlobStoreUnavailableError,
     BlobTooLargeError,
+    SchedgenError,
 )
 
 log = logging.getLogger(__name__)
@@ -33,6 +35,7 @@ TEMP_MARKER = "~"  # never valid in a key, so an unfinished local write is never
 STALE_TEMP_S = 3600  # a local temporary file untouched this long belongs to a crashed write
 SPOOL_MEMORY_BYTES = 1024 * 1024  # an S3 upload larger than this is spooled to a temporary file
 NOT_FOUND_CODES = frozenset({"NoSuchKey", "NoSuchBucket", "NotFound", "404"})
+S3_DELETE_BATCH = 1000  # DeleteObjects takes at most this many keys
 
 S3Client = Any  # botocore builds client classes at run time; boto3-stubs would give the real type
 
@@ -50,6 +53,10 @@ class BlobStore(Protocol):
 
     def delete(self, key: str) -> None:
         """Remove the blob under key if there is one (deleting a missing key is not an error)."""
+        ...
+
+    def delete_many(self, keys: Sequence[str]) -> None:
+        """Remove these blobs (missing ones are fine), in as few calls as the store allows."""
         ...
 
     def keys_older_than(self, cutoff: datetime) -> Iterator[str]:
@@ -165,6 +172,11 @@ class LocalBlobStore:
             raise _unavailable("delete", key, exc) from exc
         log.info("deleted %s", key)
 
+    def delete_many(self, keys: Sequence[str]) -> None:
+        """Unlink each file (a file system has no batch delete)."""
+        for key in keys:
+            self.delete(key)
+
     def keys_older_than(self, cutoff: datetime) -> Iterator[str]:
         """Walk root by file mtime; temporary files of crashed writes older than cutoff are removed on the way."""
         limit = _require_aware(cutoff).timestamp()
@@ -270,6 +282,22 @@ class S3BlobStore:
             self.client.delete_object(Bucket=self.bucket, Key=key)
         log.info("deleted %s", key)
 
+    def delete_many(self, keys: Sequence[str]) -> None:
+        """DeleteObjects, up to 1,000 keys per call; any key S3 could not delete makes the call fail."""
+        for start in range(0, len(keys), S3_DELETE_BATCH):
+            batch = [validate_key(key) for key in keys[start : start + S3_DELETE_BATCH]]
+            with _s3_errors("delete", batch[0]):
+                reply = self.client.delete_objects(
+                    Bucket=self.bucket, Delete={"Objects": [{"Key": key} for key in batch], "Quiet": True}
+                )
+            if errors := reply.get("Errors"):
+                first = errors[0]
+                log.warning(
+                    "S3 refused to delete %d of %d keys (%s)", len(errors), len(batch), first.get("Code")
+                )
+                raise BlobStoreUnavailableError()
+            log.info("deleted %d blobs", len(batch))
+
     def keys_older_than(self, cutoff: datetime) -> Iterator[str]:
         """Page through list_objects_v2 and yield keys whose LastModified is before cutoff."""
         limit = _require_aware(cutoff)
@@ -357,6 +385,10 @@ def build_s3_client(
         read_timeout=read_timeout_s,
         retries={"mode": "standard", "total_max_attempts": max_attempts},
         s3={"addressing_style": "path"},
+        # Checksums only where S3 requires them (DeleteObjects): MinIO and other S3-compatible stores do
+        # not all accept botocore's newer default trailers, and the CRC costs CPU on every put and get.
+        request_checksum_calculation="when_required",
+        response_checksum_validation="when_required",
     )
     access_key, secret_key = settings.s3_access_key, settings.s3_secret_key
     return boto3.session.Session().client(  # a session of its own: nothing shared with boto3's default
@@ -382,9 +414,76 @@ def sweep_blobs(store: BlobStore, *, now: datetime, max_age: timedelta) -> int:
     """Delete every blob last written before now - max_age; return how many were deleted."""
     cutoff = _require_aware(now) - max_age
     removed = 0
+    batch: list[str] = []
     for key in store.keys_older_than(cutoff):
-        store.delete(key)
-        removed += 1
+        batch.append(key)
+        if len(batch) == S3_DELETE_BATCH:
+            store.delete_many(batch)
+            removed += len(batch)
+            batch = []
+    if batch:
+        store.delete_many(batch)
+        removed += len(batch)
     if removed:
         log.info("swept %d blobs older than %s", removed, cutoff.isoformat())
     return removed
+
+
+class DeferredDeletes:
+    """Deletes blobs on a background thread, in batches: one DeleteObjects call for many finished jobs.
+
+    A key waits at most `interval_s` (or until `max_batch` keys wait). A failed batch is logged and left to
+    the age sweep, as is anything still waiting when the process dies; close() deletes what is waiting.
+    """
+
+    def __init__(
+        self, store: BlobStore, *, interval_s: float = 0.5, max_batch: int = S3_DELETE_BATCH
+    ) -> None:
+        self.store = store
+        self.interval_s = interval_s
+        self.max_batch = max_batch
+        self._keys: list[str] = []
+        self._wake = threading.Condition()
+        self._thread: threading.Thread | None = None
+        self._closed = False
+
+    def submit(self, key: str) -> None:
+        """Delete this blob soon."""
+        with self._wake:
+            if self._closed:
+                raise RuntimeError("DeferredDeletes is closed")
+            self._keys.append(key)
+            if self._thread is None:
+                self._thread = threading.Thread(target=self._run, name="schedgen-blob-deletes", daemon=True)
+                self._thread.start()
+            if len(self._keys) >= self.max_batch:
+                self._wake.notify()
+
+    def close(self) -> None:
+        """Stop the thread after deleting what is waiting."""
+        with self._wake:
+            self._closed = True
+            self._wake.notify()
+            thread = self._thread
+        if thread is not None:
+            thread.join(timeout=30)
+        self._flush()
+
+    def _run(self) -> None:
+        while True:
+            with self._wake:
+                if not self._closed and len(self._keys) < self.max_batch:
+                    self._wake.wait(self.interval_s)
+                if self._closed:
+                    return
+            self._flush()
+
+    def _flush(self) -> None:
+        with self._wake:
+            keys, self._keys = self._keys[: self.max_batch], self._keys[self.max_batch :]
+        if not keys:
+            return
+        try:
+            self.store.delete_many(keys)
+        except SchedgenError:
+            log.warning("could not delete %d finished uploads; the sweep will", len(keys))

@@ -16,9 +16,10 @@ import logging
 import threading
 import time
 from collections import OrderedDict
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
-import redis
+if TYPE_CHECKING:
+    import redis
 
 log = logging.getLogger(__name__)
 
@@ -88,6 +89,8 @@ class RedisJobCache:
     """JobCache in Redis, shared by every API instance; errors count as misses."""
 
     def __init__(self, client: redis.Redis) -> None:
+        import redis
+
         self._redis = client
         self._errors: tuple[type[Exception], ...] = (redis.RedisError, OSError)
 
@@ -121,5 +124,7 @@ def build_job_cache(redis_url: str | None, timeout_s: float) -> JobCache:
     """Redis when a URL is given (shared by all processes), else memory."""
     if redis_url is None:
         return MemoryJobCache()
+    import redis  # only in distributed mode
+
     client = redis.Redis.from_url(redis_url, socket_timeout=timeout_s, socket_connect_timeout=timeout_s)
     return RedisJobCache(client)

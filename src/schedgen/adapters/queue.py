@@ -13,8 +13,6 @@ from collections.abc import Callable
 from typing import Any
 
 import dramatiq
-import redis
-from dramatiq.brokers.redis import RedisBroker
 from dramatiq.brokers.stub import StubBroker
 from dramatiq.middleware import (
     AgeLimit,
@@ -26,7 +24,6 @@ from dramatiq.middleware import (
     TimeLimit,
 )
 from dramatiq.rate_limits import WindowRateLimiter
-from dramatiq.rate_limits.backends import RedisBackend, StubBackend
 
 from schedgen.config import Settings
 from schedgen.domain.jobs import JobPriority
@@ -63,7 +60,10 @@ def build_broker(settings: Settings) -> dramatiq.Broker:
     if settings.redis_url is None:
         broker = StubBroker(middleware=_middleware(settings))
         broker.emit_after("process_boot")
-    else:
+    else:  # redis is imported only here: an embedded process never loads it (about 14 MiB)
+        import redis
+        from dramatiq.brokers.redis import RedisBroker
+
         client = redis.Redis.from_url(
             settings.redis_url, socket_timeout=5, socket_connect_timeout=3, health_check_interval=30
         )
@@ -100,6 +100,8 @@ def build_rate_limiter(settings: Settings, broker: dramatiq.Broker) -> WindowRat
     """A cap on jobs started per second across every worker (shared through Redis); None when off."""
     if not settings.processing_rate_per_s:
         return None
+    from dramatiq.rate_limits.backends import RedisBackend, StubBackend
+
     client = getattr(broker, "client", None)
     backend = RedisBackend(client=client) if client is not None else StubBackend()  # type: ignore[no-untyped-call]
     limit = max(1, math.ceil(settings.processing_rate_per_s))

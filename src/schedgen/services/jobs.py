@@ -19,7 +19,7 @@ from typing import Protocol
 
 from sqlalchemy.orm import Session, sessionmaker
 
-from schedgen.adapters.blobstore import BlobStore
+from schedgen.adapters.blobstore import BlobStore, DeferredDeletes
 from schedgen.adapters.cache import JobCache
 from schedgen.adapters.db import jobs as repo
 from schedgen.adapters.db.engine import run_read
@@ -73,6 +73,7 @@ class JobDeps:
     reads: sessionmaker[Session] | None = None  # autocommit sessions for single reads; None: `sessions`
     waiting: WaitingGauge = field(default_factory=WaitingGauge)
     cache: JobCache | None = None  # finished jobs' documents; None: every read goes to the database
+    deletes: DeferredDeletes | None = None  # batches PDF deletes (S3); None: delete each one at once
 
     @property
     def read_sessions(self) -> sessionmaker[Session]:
@@ -185,6 +186,9 @@ def process_job(deps: JobDeps, job_id: str) -> None:
 def _drop_blob(deps: JobDeps, job: Job) -> None:
     """Delete the PDF of a finished job (its row forgot the key when it finished; the sweep is the fallback)."""
     if job.blob_key is None:
+        return
+    if deps.deletes is not None:
+        deps.deletes.submit(job.blob_key)
         return
     try:
         deps.blobs.delete(job.blob_key)

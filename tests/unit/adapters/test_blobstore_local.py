@@ -7,7 +7,7 @@ import logging
 import os
 import stat
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -17,6 +17,7 @@ from hypothesis import given
 from schedgen.adapters import blobstore
 from schedgen.adapters.blobstore import (
     BlobStore,
+    DeferredDeletes,
     LocalBlobStore,
     build_blobstore,
     sweep_blobs,
@@ -32,6 +33,7 @@ from tests.support.blobstore_contract import (
     all_keys,
     check_operations,
 )
+from tests.support.waiting import wait_for
 
 NOW = datetime(2026, 11, 22, 12, 0, tzinfo=UTC)
 
@@ -232,3 +234,49 @@ def test_a_key_with_a_255_character_name_fits_its_temporary_file_too(tmp_path: P
     key = "uploads/" + "n" * 251 + ".pdf"
     store.put(key, [b"data"], max_bytes=10)
     assert store.get(key) == b"data"
+
+
+# --- deferred, batched deletes ----------------------------------------------------------------------------
+
+
+class CountingStore(LocalBlobStore):
+    """A local store that records each delete_many call (and can be told to fail)."""
+
+    def __init__(self, root: Path) -> None:
+        super().__init__(root)
+        self.batches: list[list[str]] = []
+        self.fail = False
+
+    def delete_many(self, keys: Sequence[str]) -> None:
+        self.batches.append(list(keys))
+        if self.fail:
+            raise BlobStoreUnavailableError()
+        super().delete_many(keys)
+
+
+def test_deferred_deletes_batch_keys_and_close_deletes_what_waits(tmp_path: Path) -> None:
+    store = CountingStore(tmp_path)
+    deletes = DeferredDeletes(store, interval_s=3600, max_batch=3)  # only a full batch or close() flushes
+    keys = [f"d/{n}.pdf" for n in range(4)]
+    for key in keys:
+        store.put(key, [b"%PDF-"], max_bytes=64)
+        deletes.submit(key)
+    wait_for(lambda: store.batches, timeout=10)  # the full batch of three, on the background thread
+    assert store.batches == [keys[:3]]
+    deletes.close()
+    assert store.batches == [keys[:3], keys[3:]]
+    assert list(store.keys_older_than(NOW + timedelta(days=1))) == []
+    with pytest.raises(RuntimeError):
+        deletes.submit("d/late.pdf")
+
+
+def test_a_failed_batch_is_left_to_the_sweep(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    store = CountingStore(tmp_path)
+    store.fail = True
+    store.put("d/x.pdf", [b"%PDF-"], max_bytes=64)
+    deletes = DeferredDeletes(store, interval_s=3600)
+    deletes.submit("d/x.pdf")
+    deletes.close()
+    assert store.batches == [["d/x.pdf"]]
+    assert "the sweep will" in caplog.text
+    assert store.get("d/x.pdf") == b"%PDF-"

@@ -30,6 +30,7 @@ _SQLITE_PRAGMAS = (
     "PRAGMA foreign_keys=ON",
     f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}",
     "PRAGMA synchronous=NORMAL",  # safe with WAL: a power cut may lose the last commits, never corrupts
+    "PRAGMA cache_size=-512",  # 512 KiB of page cache per connection (default 2 MiB; up to 30 connections)
 )
 
 
