@@ -146,7 +146,7 @@ class LocalBlobStore:
         except BaseException:
             _remove_quietly(temp)
             raise
-        log.info("stored %s (%d bytes)", key, size)
+        log.debug("stored %s (%d bytes)", key, size)
         return size
 
     def get(self, key: str) -> bytes:
@@ -170,7 +170,7 @@ class LocalBlobStore:
             return
         except OSError as exc:
             raise _unavailable("delete", key, exc) from exc
-        log.info("deleted %s", key)
+        log.debug("deleted %s", key)
 
     def delete_many(self, keys: Sequence[str]) -> None:
         """Unlink each file (a file system has no batch delete)."""
@@ -260,7 +260,7 @@ class S3BlobStore:
             spool.seek(0)
             with _s3_errors("put", key):  # the body is seekable, so botocore can retry it
                 self.client.put_object(Bucket=self.bucket, Key=key, Body=spool, ContentLength=size)
-        log.info("stored %s (%d bytes)", key, size)
+        log.debug("stored %s (%d bytes)", key, size)
         return size
 
     def get(self, key: str) -> bytes:
@@ -280,7 +280,7 @@ class S3BlobStore:
         validate_key(key)
         with _s3_errors("delete", key):
             self.client.delete_object(Bucket=self.bucket, Key=key)
-        log.info("deleted %s", key)
+        log.debug("deleted %s", key)
 
     def delete_many(self, keys: Sequence[str]) -> None:
         """DeleteObjects, up to 1,000 keys per call; any key S3 could not delete makes the call fail."""
@@ -296,7 +296,7 @@ class S3BlobStore:
                     "S3 refused to delete %d of %d keys (%s)", len(errors), len(batch), first.get("Code")
                 )
                 raise BlobStoreUnavailableError()
-            log.info("deleted %d blobs", len(batch))
+            log.debug("deleted %d blobs", len(batch))
 
     def keys_older_than(self, cutoff: datetime) -> Iterator[str]:
         """Page through list_objects_v2 and yield keys whose LastModified is before cutoff."""

@@ -154,7 +154,7 @@ def process_job(deps: JobDeps, job_id: str) -> None:
         job = repo.claim_job(session, job_id, now=deps.clock(), worker=worker, stale_after=stale)
     if job is None:
         return  # finished, deleted, not yet due, or being processed by a live worker
-    log.info("processing job %s (attempt %d)", job.id, job.attempts)
+    log.debug("processing job %s (attempt %d)", job.id, job.attempts)
     try:
         if job.blob_key is None:
             raise InputError("The uploaded file is gone; please upload it again.")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import functools
 from collections.abc import Collection
 from typing import Any, cast
 
@@ -51,32 +52,82 @@ def _rowcount(session: Session, stmt: sa.Executable) -> int:
 
 def insert_job(session: Session, new: NewJob) -> Job:
     """Store a new pending job, available at once."""
+    values = {
+        "id": new.id,
+        "status": PENDING,
+        "priority": int(new.priority),
+        "owner": new.owner,
+        "filename": new.filename,
+        "blob_key": new.blob_key,
+        "size": new.size,
+        "attempts": 0,
+        "created_at": new.created_at,
+        "updated_at": new.created_at,
+        "available_at": new.created_at,
+        "expires_at": new.expires_at,
+    }
+    return _to_job(session.execute(_insert_stmt(), values).one())
+
+
+# The statements run for every job are built once (on first use) with bind parameters: building and
+# cache-keying a statement costs more Python time than SQLite takes to run it.
+
+
+@functools.cache
+def _insert_stmt() -> sa.Insert:
     jobs = jobs_table()
-    stmt = (
-        sa.insert(jobs)
+    return sa.insert(jobs).returning(*jobs.c)
+
+
+@functools.cache
+def _get_stmt() -> sa.Select[Any]:
+    jobs = jobs_table()
+    return sa.select(jobs).where(jobs.c.id == sa.bindparam("p_id"))
+
+
+@functools.cache
+def _claim_stmt() -> sa.Update:
+    jobs = jobs_table()
+    now = sa.bindparam("p_now", type_=jobs.c.updated_at.type)
+    claimable = sa.or_(
+        sa.and_(jobs.c.status == PENDING, jobs.c.available_at <= now),
+        sa.and_(
+            jobs.c.status == PROCESSING,
+            jobs.c.updated_at < sa.bindparam("p_stale_before", type_=jobs.c.updated_at.type),
+        ),
+    )
+    return (
+        sa.update(jobs)
+        .where(jobs.c.id == sa.bindparam("p_id"), claimable)
         .values(
-            id=new.id,
-            status=PENDING,
-            priority=int(new.priority),
-            owner=new.owner,
-            filename=new.filename,
-            blob_key=new.blob_key,
-            size=new.size,
-            attempts=0,
-            created_at=new.created_at,
-            updated_at=new.created_at,
-            available_at=new.created_at,
-            expires_at=new.expires_at,
+            status=PROCESSING,
+            attempts=jobs.c.attempts + 1,
+            last_attempt_at=now,
+            worker=sa.bindparam("p_worker"),
+            updated_at=now,
         )
         .returning(*jobs.c)
     )
-    return _to_job(session.execute(stmt).one())
+
+
+@functools.cache
+def _owned_stmt(columns: tuple[str, ...]) -> sa.Update:
+    """UPDATE of these columns on a job still processing by a given worker."""
+    jobs = jobs_table()
+    return (
+        sa.update(jobs)
+        .where(
+            jobs.c.id == sa.bindparam("p_id"),
+            jobs.c.status == PROCESSING,
+            jobs.c.worker == sa.bindparam("p_worker"),
+        )
+        .values({name: sa.bindparam(f"v_{name}", type_=jobs.c[name].type) for name in columns})
+    )
 
 
 def get_job(session: Session, job_id: str) -> Job | None:
     """The job with this id, or None (a primary-key lookup)."""
-    jobs = jobs_table()
-    row = session.execute(sa.select(jobs).where(jobs.c.id == job_id)).one_or_none()
+    row = session.execute(_get_stmt(), {"p_id": job_id}).one_or_none()
     return None if row is None else _to_job(row)
 
 
@@ -86,36 +137,17 @@ def claim_job(
     """Move a due pending job (or one whose worker went silent) to processing by `worker`; None if lost."""
     if stale_after <= dt.timedelta(0):
         raise ValueError("stale_after must be positive")
-    jobs = jobs_table()
-    claimable = sa.or_(
-        sa.and_(jobs.c.status == PENDING, jobs.c.available_at <= now),
-        sa.and_(jobs.c.status == PROCESSING, jobs.c.updated_at < now - stale_after),
-    )
-    stmt = (
-        sa.update(jobs)
-        .where(jobs.c.id == job_id, claimable)
-        .values(
-            status=PROCESSING,
-            attempts=jobs.c.attempts + 1,
-            last_attempt_at=now,
-            worker=worker,
-            updated_at=now,
-        )
-        .returning(*jobs.c)
-    )
-    row = session.execute(stmt).one_or_none()
+    params = {"p_id": job_id, "p_now": now, "p_stale_before": now - stale_after, "p_worker": worker}
+    row = session.execute(_claim_stmt(), params).one_or_none()
     return None if row is None else _to_job(row)
 
 
 def _update_owned(session: Session, job_id: str, worker: str, **values: Any) -> bool:
     """Compare-and-set on a job still processing by `worker`; True if this call changed it."""
-    jobs = jobs_table()
-    stmt = (
-        sa.update(jobs)
-        .where(jobs.c.id == job_id, jobs.c.status == PROCESSING, jobs.c.worker == worker)
-        .values(**values)
-    )
-    return _rowcount(session, stmt) == 1
+    stmt = _owned_stmt(tuple(sorted(values)))
+    params = {"p_id": job_id, "p_worker": worker} | {f"v_{name}": value for name, value in values.items()}
+    result = cast("sa.CursorResult[Any]", session.execute(stmt, params))
+    return int(result.rowcount) == 1
 
 
 def touch_job(session: Session, job_id: str, *, worker: str, now: dt.datetime) -> bool:
