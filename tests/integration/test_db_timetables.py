@@ -1,0 +1,117 @@
+"""The timetables queries and use cases on SQLite and PostgreSQL: create, read, save, expire."""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+
+from schedgen.adapters.db import jobs as job_repo
+from schedgen.adapters.db import timetables as repo
+from schedgen.adapters.db.engine import build_engine, session_factory
+from schedgen.adapters.db.migrate import upgrade
+from schedgen.config import Settings
+from schedgen.domain.choices import Choices
+from schedgen.domain.jobs import NewJob
+from schedgen.domain.preferences import Preferences
+from schedgen.errors import BadUploadError, JobNotFoundError
+from schedgen.services import timetable_state as state
+
+T0 = dt.datetime(2026, 8, 3, 8, 0, tzinfo=dt.UTC)
+
+
+class Clock:
+    """A clock the test moves."""
+
+    def __init__(self) -> None:
+        self.now = T0
+
+    def __call__(self) -> dt.datetime:
+        return self.now
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def engine(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[sa.Engine]:
+    url = (
+        f"sqlite:///{tmp_path / 'db.sqlite'}"
+        if request.param == "sqlite"
+        else request.getfixturevalue("postgres_url")
+    )
+    built = build_engine(Settings(database_url=url))
+    upgrade(built)
+    yield built
+    built.dispose()
+
+
+@pytest.fixture
+def deps(engine: sa.Engine, tmp_path: Path) -> state.TimetableDeps:
+    return state.TimetableDeps(
+        Settings(data_dir=tmp_path, timetable_retention_days=7), session_factory(engine), Clock()
+    )
+
+
+def add_job(deps: state.TimetableDeps, expires_in: dt.timedelta = dt.timedelta(days=7)) -> str:
+    job_id = str(uuid.uuid4())
+    new = NewJob(job_id, "anon:x", "UP_MOD_XLS.pdf", f"uploads/{job_id}.pdf", 10, T0, T0 + expires_in)
+    with deps.sessions.begin() as session:
+        job_repo.insert_job(session, new)
+    return job_id
+
+
+def test_create_read_save_round_trip(deps: state.TimetableDeps) -> None:
+    job_id = add_job(deps)
+    saved = state.create_timetable(deps, [job_id, job_id])
+    assert len(saved.id) == 32
+    assert saved.job_ids == (job_id,)
+    assert saved.expires_at == T0 + dt.timedelta(days=7)
+    view = state.load_timetable(deps, saved.id)
+    assert view is not None
+    assert view.choices == Choices()
+    assert view.preferences == Preferences()
+    assert [f.status for f in view.files] == ["pending"]
+    assert not view.ready
+    choices = Choices(groups={"COS214:practical": "P02"}, period="S2")
+    prefs = Preferences(name="Mine", reminder_minutes=10)
+    assert state.save_choices(deps, view, choices)
+    assert state.save_preferences(deps, view, prefs)
+    again = state.load_timetable(deps, saved.id)
+    assert again is not None
+    assert (again.choices, again.preferences) == (choices, prefs)
+
+
+def test_expiry_follows_retention_but_never_outlives_its_jobs(deps: state.TimetableDeps) -> None:
+    short = add_job(deps, expires_in=dt.timedelta(days=2))
+    saved = state.create_timetable(deps, [add_job(deps), short])
+    assert saved.expires_at == T0 + dt.timedelta(days=2)
+    assert isinstance(deps.clock, Clock)
+    deps.clock.now = T0 + dt.timedelta(days=2)
+    assert state.load_timetable(deps, saved.id) is None
+    with deps.sessions.begin() as session:
+        assert repo.delete_expired_timetables(session, now=deps.clock.now, limit=10) == 1
+
+
+def test_create_refuses_unknown_jobs_and_bad_counts(deps: state.TimetableDeps) -> None:
+    with pytest.raises(JobNotFoundError):
+        state.create_timetable(deps, [str(uuid.uuid4())])
+    with pytest.raises(BadUploadError):
+        state.create_timetable(deps, [])
+    with pytest.raises(BadUploadError):
+        state.create_timetable(deps, [add_job(deps) for _ in range(4)])
+    assert state.load_timetable(deps, "x" * 65) is None
+    assert state.load_timetable(deps, "") is None
+
+
+def test_a_deleted_job_shows_as_missing(deps: state.TimetableDeps) -> None:
+    job_id = add_job(deps)
+    saved = state.create_timetable(deps, [job_id])
+    with deps.sessions.begin() as session:
+        job_repo.delete_job(session, job_id)
+    view = state.load_timetable(deps, saved.id)
+    assert view is not None
+    assert [f.status for f in view.files] == ["missing"]
+    assert view.ready
+    assert view.events == ()
