@@ -1,0 +1,80 @@
+"""Blocking addresses after failed authentication (seeds R8.5), and the admin token check.
+
+note_auth_failure(request) is the one call for every failed sign-in: a bad admin token now, a failed Google
+OAuth callback later. Requests from a blocked address get 403 IP_BLOCKED, except probes and admin requests
+that carry the valid admin token (so an admin can always unblock). A blocklist store that fails lets
+requests through (it must never hang the service).
+"""
+
+from __future__ import annotations
+
+import hmac
+import logging
+
+from fastapi import Request
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from schedgen.config import Settings
+from schedgen.errors import IpBlockedError
+from schedgen.web.context import client_of
+from schedgen.web.errors import send_error
+from schedgen.web.middleware.paths import ADMIN_PREFIX, is_probe
+from schedgen.web.middleware.runtime import Guards
+
+log = logging.getLogger(__name__)
+
+
+def admin_token_ok(settings: Settings, authorization: str) -> bool:
+    """Whether an Authorization header carries the admin bearer token (constant-time comparison)."""
+    if settings.admin_token is None:
+        return False
+    scheme, _, given = authorization.partition(" ")
+    expected = settings.admin_token.get_secret_value()
+    return scheme.lower() == "bearer" and hmac.compare_digest(given.strip().encode(), expected.encode())
+
+
+async def note_auth_failure(request: Request) -> bool:
+    """Record a failed authentication from the request's address; True if the address is now blocked."""
+    guards: Guards = request.app.state.guards
+    ip = client_of(request.scope).ip
+    log.warning("authentication failed", extra={"ip": ip, "path": request.url.path})
+    if guards.blocklist is None:
+        return False
+    try:
+        blocked = await guards.blocklist.record_failure(ip)
+    except Exception as exc:  # the store is down: note it and carry on
+        log.warning("could not record a failed authentication: %s", type(exc).__name__)
+        return False
+    if blocked:
+        log.warning("address blocked after repeated failed authentication", extra={"ip": ip})
+    return blocked
+
+
+class BlockMiddleware:
+    """Refuse requests from blocked addresses with 403 IP_BLOCKED."""
+
+    def __init__(self, app: ASGIApp, guards: Guards) -> None:
+        self.app = app
+        self.guards = guards
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        blocklist = self.guards.blocklist
+        if scope["type"] != "http" or blocklist is None or is_probe(scope["path"]):
+            await self.app(scope, receive, send)
+            return
+        try:
+            blocked = await blocklist.is_blocked(client_of(scope).ip)
+        except Exception as exc:  # fail open: a blocklist outage must not take the service down
+            log.warning("blocklist unavailable: %s", type(exc).__name__)
+            blocked = False
+        if blocked and not self._admin(scope):
+            retry = str(int(self.guards.settings.auth_block_s))
+            await send_error(scope, send, IpBlockedError(), {"Retry-After": retry})
+            return
+        await self.app(scope, receive, send)
+
+    def _admin(self, scope: Scope) -> bool:
+        if not scope["path"].startswith(ADMIN_PREFIX):
+            return False
+        authorization = next((v.decode("latin-1") for k, v in scope["headers"] if k == b"authorization"), "")
+        return admin_token_ok(self.guards.settings, authorization)
