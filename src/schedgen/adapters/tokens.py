@@ -1,0 +1,56 @@
+"""Encryption of Google tokens at rest (Fernet): the key from SCHEDGEN_TOKEN_KEY, else a key file."""
+
+from __future__ import annotations
+
+import logging
+import os
+
+from cryptography.fernet import Fernet, InvalidToken
+
+from schedgen.config import Settings
+
+log = logging.getLogger(__name__)
+
+KEY_FILE = "token_key"  # in the data folder, mode 0600, made on first use when no key is configured
+
+
+class TokenDecryptError(Exception):
+    """Raised when a stored token cannot be decrypted (the key changed)."""
+
+
+def token_key(settings: Settings) -> bytes:
+    """SCHEDGEN_TOKEN_KEY, else the key file in the data folder (created once, like the session key)."""
+    if settings.token_key is not None:
+        return settings.token_key.get_secret_value().encode()
+    if not settings.embedded:
+        log.warning(
+            "SCHEDGEN_TOKEN_KEY is not set: Google tokens are encrypted with a key local to this host"
+        )
+    path = settings.data_dir / KEY_FILE
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        return path.read_bytes().strip()
+    key = Fernet.generate_key()
+    with os.fdopen(fd, "wb") as handle:
+        handle.write(key)
+    return key
+
+
+class TokenCipher:
+    """Encrypts and decrypts token strings."""
+
+    def __init__(self, key: bytes) -> None:
+        self._fernet = Fernet(key)
+
+    def encrypt(self, value: str) -> str:
+        """The encrypted token (URL-safe text)."""
+        return self._fernet.encrypt(value.encode()).decode()
+
+    def decrypt(self, value: str) -> str:
+        """The token; TokenDecryptError if the key does not match."""
+        try:
+            return self._fernet.decrypt(value.encode()).decode()
+        except InvalidToken as exc:
+            raise TokenDecryptError("stored token cannot be decrypted with this key") from exc
