@@ -19,10 +19,17 @@ from schedgen.adapters.db.engine import (
     session_factory,
     wait_for_database,
 )
+from schedgen.adapters.google_auth import GoogleOAuth
+from schedgen.adapters.google_calendar import GoogleCalendarClient
+from schedgen.adapters.google_sessions import build_session_store
+from schedgen.adapters.metrics import metrics_for_process
 from schedgen.adapters.queue import JobQueue, build_broker
+from schedgen.adapters.sync_queue import SyncQueue, declare_sync_queue
+from schedgen.adapters.tokens import TokenCipher, token_key
 from schedgen.adapters.zygote import ParseZygote
 from schedgen.config import Settings
 from schedgen.domain.events import Timetable
+from schedgen.services.google_auth import GoogleDeps
 from schedgen.services.jobs import JobDeps
 
 log = logging.getLogger(__name__)
@@ -45,6 +52,7 @@ class Container:
     queue: JobQueue
     jobs: JobDeps
     zygote: ParseZygote | None = None  # None when a parse function was given (tests)
+    google: GoogleDeps | None = None  # Google sign-in and sync (issue 6); always built by build()
 
     def close(self) -> None:
         """Delete what waits to be deleted, release connections and stop the parse helper."""
@@ -84,6 +92,8 @@ def build(
     if parse is None:
         zygote = ParseZygote(timeout_s=settings.parse_timeout_s, memory_bytes=settings.parse_memory_bytes)
         parse = zygote.parse
+    metrics = metrics_for_process()  # built once per process (multiprocess files are per pid)
+    metrics.instrument_engine(engine)
     deps = JobDeps(
         settings,
         sessions,
@@ -91,8 +101,31 @@ def build(
         queue,
         parse,
         clock,
+        observer=metrics.observe_job,
+        on_cache=metrics.count_cache,
         reads=read_session_factory(engine),
         cache=build_job_cache(settings.redis_url, settings.cache_timeout_s),
         deletes=DeferredDeletes(blobs) if isinstance(blobs, S3BlobStore) else None,
     )
-    return Container(settings, engine, sessions, blobs, broker, queue, deps, zygote)
+    google = build_google(settings, sessions, broker, clock)
+    return Container(settings, engine, sessions, blobs, broker, queue, deps, zygote, google)
+
+
+def build_google(
+    settings: Settings,
+    sessions: sessionmaker[Session],
+    broker: dramatiq.Broker,
+    clock: Callable[[], dt.datetime] = utc_now,
+) -> GoogleDeps:
+    """Google sign-in and sync: token cipher, session store, OAuth and Calendar clients, the sync queue."""
+    declare_sync_queue(broker)
+    return GoogleDeps(
+        settings=settings,
+        sessions=sessions,
+        clock=clock,
+        cipher=TokenCipher(token_key(settings)),
+        store=build_session_store(settings),
+        oauth=GoogleOAuth(settings, clock),
+        calendar=GoogleCalendarClient(settings),
+        queue=SyncQueue(broker),
+    )

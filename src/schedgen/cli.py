@@ -304,18 +304,21 @@ def serve(host: str | None, port: int | None, processes: int) -> None:
     """
     import uvicorn
 
+    from schedgen.adapters.logs import configure_logging
+    from schedgen.adapters.metrics import prepare_multiprocess_dir
     from schedgen.config import Settings
     from schedgen.web.app import create_app
 
     settings = Settings()
     overrides = {k: v for k, v in (("host", host), ("port", port)) if v is not None}
     settings = settings.model_copy(update=overrides)
-    logging.getLogger().setLevel(settings.log_level)
+    configure_logging(settings)
     click.echo(
         f"schedgen serving on http://{settings.host}:{settings.port} (API docs at /api/docs)", err=True
     )
     if processes > 1 and not settings.embedded:
         os.environ.update({"SCHEDGEN_HOST": settings.host, "SCHEDGEN_PORT": str(settings.port)})
+        prepare_multiprocess_dir()  # /metrics of any process then sums every process's samples
         uvicorn.run(
             "schedgen.web.app:app_from_environment",
             factory=True,
@@ -323,9 +326,12 @@ def serve(host: str | None, port: int | None, processes: int) -> None:
             port=settings.port,
             workers=processes,
             log_level="warning",
+            log_config=None,
         )
         return
-    uvicorn.run(create_app(settings), host=settings.host, port=settings.port, log_level="warning")
+    uvicorn.run(
+        create_app(settings), host=settings.host, port=settings.port, log_level="warning", log_config=None
+    )
 
 
 @main.command()
@@ -340,7 +346,10 @@ def worker(processes: int, threads: int) -> None:
     import signal
     import threading
 
+    from schedgen.adapters.logs import configure_logging
+    from schedgen.adapters.metrics import prepare_multiprocess_dir
     from schedgen.config import Settings
+    from schedgen.worker.health import start_health_server
     from schedgen.worker.runner import supervise
 
     settings = Settings()
@@ -349,6 +358,9 @@ def worker(processes: int, threads: int) -> None:
             "schedgen worker needs SCHEDGEN_REDIS_URL (embedded `schedgen serve` runs its own workers)",
             EXIT_USAGE,
         )
+    configure_logging(settings)
+    prepare_multiprocess_dir()  # worker processes inherit it; the health server's /metrics sums them
+    start_health_server(settings, processes)
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     signal.signal(signal.SIGINT, lambda *_: stop.set())
@@ -379,3 +391,86 @@ def db_upgrade() -> None:
     finally:
         engine.dispose()
     click.echo("database is up to date", err=True)
+
+
+@main.group()
+def admin() -> None:
+    """Operator commands: addresses blocked after failed sign-ins."""
+
+
+def _admin_request(method: str, path: str) -> tuple[int, bytes]:
+    """Call the local server's admin API (embedded mode keeps blocks in the server process)."""
+    import urllib.error
+    import urllib.request
+
+    from schedgen.config import Settings
+
+    settings = Settings()
+    if settings.admin_token is None:
+        _fail("embedded mode: set SCHEDGEN_ADMIN_TOKEN (the server's) to reach its admin API", EXIT_USAGE)
+    host = "127.0.0.1" if settings.host in ("0.0.0.0", "::") else settings.host  # noqa: S104
+    request = urllib.request.Request(
+        f"http://{host}:{settings.port}{path}",
+        method=method,
+        headers={"Authorization": f"Bearer {settings.admin_token.get_secret_value()}"},
+    )
+    try:
+        with urllib.request.urlopen(request, timeout=10) as response:  # noqa: S310
+            return int(response.status), bytes(response.read())
+    except urllib.error.HTTPError as exc:
+        if exc.code == 404:
+            return 404, b""
+        _fail(f"the server answered {exc.code}", EXIT_INTERNAL)
+    except OSError as exc:
+        _fail(f"cannot reach the server at {host}:{settings.port}: {exc}", EXIT_INTERNAL)
+
+
+def _blocklist_call(action: str, ip: str | None = None) -> object:
+    import asyncio
+
+    from schedgen.adapters.blocklist import build_blocklist
+    from schedgen.config import Settings
+
+    async def run() -> object:
+        blocklist = build_blocklist(Settings())
+        try:
+            if action == "unblock":
+                return await blocklist.unblock(ip or "")
+            return await blocklist.blocked()
+        finally:
+            await blocklist.close()
+
+    return asyncio.run(run())
+
+
+@admin.command("unblock")
+@click.argument("ip")
+def admin_unblock(ip: str) -> None:
+    """Lift the block of IP (in Redis; in embedded mode through the running server's admin API)."""
+    from urllib.parse import quote
+
+    from schedgen.config import Settings
+
+    if Settings().embedded:
+        status, _ = _admin_request("DELETE", f"/api/admin/blocked-ips/{quote(ip, safe='')}")
+        was_blocked = status == 204
+    else:
+        was_blocked = bool(_blocklist_call("unblock", ip))
+    click.echo(f"{ip} unblocked" if was_blocked else f"{ip} was not blocked", err=True)
+
+
+@admin.command("blocked")
+def admin_blocked() -> None:
+    """List blocked addresses and when each block ends (UTC)."""
+    import datetime as dt
+
+    from schedgen.config import Settings
+
+    if Settings().embedded:
+        for item in json.loads(_admin_request("GET", "/api/admin/blocked-ips")[1] or b"[]"):
+            click.echo(f"{item['ip']}\t{item['until']}")
+        return
+    blocks = _blocklist_call("blocked")
+    assert isinstance(blocks, list)
+    for block in blocks:
+        click.echo(f"{block.ip}\t{dt.datetime.fromtimestamp(block.until, dt.UTC).isoformat()}")

@@ -83,3 +83,61 @@ class Settings(BaseSettings):
     def uses_s3(self) -> bool:
         """True when uploads go to S3-compatible storage rather than the local data folder."""
         return self.s3_bucket is not None
+
+    # --- web UI
+    timetable_retention_days: int = (
+        7  # timetable state is deleted this long after its last change (or with its jobs)
+    )
+
+    # --- hardening (issue 5): rate limits, proxies, security, admin, health, metrics, logs, quotas
+    rate_limits: bool = True  # SCHEDGEN_RATE_LIMITS=off switches every rate limit off (benchmarks)
+    rate_limit_uploads: str = "10/hour"  # per identity, POST /api/uploads ("limits" notation)
+    rate_limit_status: str = "100/minute"  # per identity, GET /api/jobs/...
+    rate_limit_global: str = "100/second"  # every request to the service together
+    rate_limit_fail_open: bool = True  # limiter store unreachable: allow (True) or answer 503 (False)
+    rate_limit_timeout_s: float = 0.25  # Redis socket timeout of the limiter and the IP blocklist
+    trusted_proxies: str = ""  # comma-separated networks whose X-Forwarded-* and X-Request-ID are believed
+    secret_key: SecretStr | None = None  # signs session cookies; None: a key kept in <data_dir>/secret_key
+    tls: bool = False  # served over TLS by a proxy that sends no X-Forwarded-Proto: HSTS, Secure cookies
+    hsts_max_age_s: int = 31_536_000
+    allowed_origins: str = ""  # comma-separated extra origins allowed to post forms (CSRF check)
+    request_timeout_s: float = 30.0  # a request running longer gets 504 REQUEST_TIMEOUT
+    admin_token: SecretStr | None = None  # bearer token of /api/admin; None: admin endpoints are off
+    auth_max_failures: int = 5  # failed authentications from one IP within the window block it
+    auth_failure_window_s: int = 900
+    auth_block_s: int = 3_600
+    health_check_timeout_s: float = 2.0  # each readiness check; /health/ready always answers within 5 s
+    worker_health_port: int = 9101  # `schedgen worker` serves /health, /health/ready, /metrics here (0: off)
+    max_stored_bytes_per_user: int = 50 * MIB  # sum of the sizes of one owner's live jobs
+    log_format: str = "json"  # json (one object per line) or text
+
+    # --- google + feeds (issue 6): live calendar feeds, Google sign-in and Calendar sync
+    rate_limit_feeds: str = "60/hour"  # per feed, GET /feeds/{token}.ics (calendar apps poll every few hours)
+    feed_max_age_s: int = 900  # Cache-Control max-age of a feed: calendar apps may reuse it for 15 minutes
+    public_url: str | None = None  # e.g. https://schedgen.example: base of feed links; None: from the request
+    token_key: SecretStr | None = None  # Fernet key for Google tokens at rest; None: <data_dir>/token_key
+    google_client_id: str | None = None  # None: Google sync is off (the page says so)
+    google_client_secret: SecretStr | None = None
+    google_redirect_url: str | None = None  # None: <this site>/google/callback
+    google_scopes: str = (
+        "openid email https://www.googleapis.com/auth/calendar.events "
+        "https://www.googleapis.com/auth/calendar.calendarlist.readonly "
+        "https://www.googleapis.com/auth/calendar.app.created"
+    )  # docs/google.md says why each one
+    google_auth_url: str = "https://accounts.google.com/o/oauth2/v2/auth"
+    google_token_url: str = "https://oauth2.googleapis.com/token"  # noqa: S105 - a URL
+    google_revoke_url: str = "https://oauth2.googleapis.com/revoke"
+    google_userinfo_url: str = "https://openidconnect.googleapis.com/v1/userinfo"
+    google_calendar_api: str = "https://www.googleapis.com/calendar/v3"
+    google_batch_url: str = "https://www.googleapis.com/batch/calendar/v3"
+    google_timeout_s: float = 20.0  # one HTTP call to Google
+    google_max_attempts: int = 6  # per Calendar call on 429, 403 rateLimitExceeded or 5xx
+    google_min_backoff_s: float = 1.0  # first retry waits about this long (with jitter), doubling each time
+    google_max_backoff_s: float = 32.0
+    google_batch_size: int = 50  # calls per batch request (Google's Calendar limit is 50)
+    google_session_ttl_s: int = 30 * 86_400  # a Google sign-in lasts as long as the session cookie
+
+    @property
+    def google_enabled(self) -> bool:
+        """True when a Google OAuth client is configured."""
+        return bool(self.google_client_id and self.google_client_secret)

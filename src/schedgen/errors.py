@@ -198,6 +198,88 @@ class DatabaseUnavailableError(SchedgenError):
     default_message = "The service cannot reach its database right now. Please try again in a few minutes."
 
 
+# --- hardening (issue 5): rate limits, quotas, authentication, request limits
+
+
+class RateLimitedError(SchedgenError):
+    """Raised when a client made more requests than its rate limit allows."""
+
+    code = "RATE_LIMITED"
+    default_message = "Too many requests. Please wait a little and try again."
+
+
+class RateLimiterUnavailableError(SchedgenError):
+    """Raised when the rate limiter's store cannot be reached and the limiter is set to fail closed."""
+
+    code = "RATE_LIMITER_UNAVAILABLE"
+    default_message = "The service is busy right now. Please try again in a minute."
+
+
+class QuotaExceededError(SchedgenError):
+    """Raised when an upload would take a user's stored files past their storage quota."""
+
+    code = "QUOTA_EXCEEDED"
+    default_message = "You have used all your storage. Delete old jobs and try again."
+
+    @classmethod
+    def for_usage(cls, used: int, incoming: int, limit: int) -> QuotaExceededError:
+        """The error with a message stating current usage, the upload's size and the limit."""
+        return cls(
+            f"Storage quota exceeded: you have {_size(used)} stored and this upload adds "
+            f"{_size(incoming)}; the limit is {_size(limit)}. "
+            "Delete jobs you no longer need (or wait until they expire) and try again."
+        )
+
+
+def _size(count: int) -> str:
+    """A byte count for people: 850 KB, 12.5 MB."""
+    return f"{count / 1024:.0f} KB" if count < 1024 * 1024 else f"{count / (1024 * 1024):.1f} MB"
+
+
+class UnauthorizedError(SchedgenError):
+    """Raised when a request to a protected endpoint has no valid credentials."""
+
+    code = "UNAUTHORIZED"
+    default_message = "A valid admin token is required."
+
+
+class IpBlockedError(SchedgenError):
+    """Raised when a request comes from an address blocked after repeated failed sign-ins."""
+
+    code = "IP_BLOCKED"
+    default_message = "Too many failed sign-in attempts from your address. Please try again in an hour."
+
+
+class CsrfError(SchedgenError):
+    """Raised when a state-changing form post comes from another site."""
+
+    code = "CSRF_FAILED"
+    default_message = "This form was sent from another site and was refused. Reload the page and try again."
+
+
+class RequestTimeoutError(SchedgenError):
+    """Raised when a request takes longer than the request time limit."""
+
+    code = "REQUEST_TIMEOUT"
+    default_message = "The request took too long and was stopped. Please try again."
+
+
+class NotReadyError(SchedgenError):
+    """Raised when a dependency the service needs (database, Redis, storage, workers) is not available."""
+
+    code = "NOT_READY"
+    default_message = "The service is not ready."
+
+
+class JobNotRetryableError(SchedgenError):
+    """Raised when an admin asks to retry a job that cannot be retried (finished, or its PDF is gone)."""
+
+    code = "JOB_NOT_RETRYABLE"
+    default_message = (
+        "This job cannot be retried: it is not failed or pending, or its PDF is no longer stored."
+    )
+
+
 ERROR_TYPES: tuple[type[SchedgenError], ...] = (
     SchedgenError,
     InputError,
@@ -223,6 +305,15 @@ ERROR_TYPES: tuple[type[SchedgenError], ...] = (
     QueueUnavailableError,
     BlobStoreUnavailableError,
     DatabaseUnavailableError,
+    RateLimitedError,
+    RateLimiterUnavailableError,
+    QuotaExceededError,
+    UnauthorizedError,
+    IpBlockedError,
+    CsrfError,
+    RequestTimeoutError,
+    NotReadyError,
+    JobNotRetryableError,
 )
 
 
@@ -232,3 +323,115 @@ def error_for_code(code: str, message: str | None = None) -> SchedgenError:
         if cls.code == code:
             return cls(message)
     return SchedgenError(message)
+
+
+# --- google + feeds (issue 6)
+
+
+class FeedNotFoundError(SchedgenError):
+    """Raised when no calendar feed has the token asked for (or its timetable has expired)."""
+
+    code = "FEED_NOT_FOUND"
+    default_message = "There is no calendar feed at this address. Make a new link on the 'Get it' page."
+
+
+class FeedRevokedError(SchedgenError):
+    """Raised when a calendar feed's link was revoked or replaced by a new one."""
+
+    code = "FEED_REVOKED"
+    default_message = (
+        "This calendar link was switched off by its owner. Remove the subscription from your calendar app."
+    )
+
+
+class GoogleError(SchedgenError):
+    """Base class for errors talking to Google."""
+
+    code = "GOOGLE_ERROR"
+    default_message = "Something went wrong talking to Google Calendar. Please try again."
+
+
+class GoogleNotConfiguredError(GoogleError):
+    """Raised when Google sync is used but no Google OAuth client is configured."""
+
+    code = "GOOGLE_NOT_CONFIGURED"
+    default_message = "Google Calendar sync is not set up on this server. Download the .ics file instead."
+
+
+class GoogleAuthError(GoogleError):
+    """Raised when a Google sign-in fails: bad or stale state, a refused or invalid code."""
+
+    code = "GOOGLE_AUTH_FAILED"
+    default_message = "Signing in with Google did not work. Please start again from the 'Get it' page."
+
+
+class GoogleSignInRequiredError(GoogleError):
+    """Raised when a Google action needs a signed-in Google account and there is none."""
+
+    code = "GOOGLE_SIGN_IN_REQUIRED"
+    default_message = "Sign in with Google first."
+
+
+class GoogleAccessRevokedError(GoogleError):
+    """Raised when Google refuses our refresh token (access removed in the Google account, or expired)."""
+
+    code = "GOOGLE_ACCESS_REVOKED"
+    default_message = (
+        "schedgen no longer has access to your Google Calendar (it was removed in your Google account). "
+        "Sign in with Google again."
+    )
+
+
+class GoogleQuotaError(GoogleError):
+    """Raised when Google keeps answering 'rate limit exceeded' after every retry."""
+
+    code = "GOOGLE_QUOTA"
+    default_message = (
+        "Google Calendar is limiting how fast we may add events. We tried several times; "
+        "please sync again in a few minutes (nothing is duplicated)."
+    )
+
+
+class GoogleUnavailableError(GoogleError):
+    """Raised when Google cannot be reached or keeps failing on its side."""
+
+    code = "GOOGLE_UNAVAILABLE"
+    default_message = "Google Calendar cannot be reached right now. Please try again in a few minutes."
+
+
+class GoogleRejectedError(GoogleError):
+    """Raised (recorded per event) when Google refuses one change."""
+
+    code = "GOOGLE_REJECTED"
+    default_message = "Google Calendar refused this event."
+
+
+class GoogleCalendarNotFoundError(GoogleError):
+    """Raised when the calendar chosen is not (or no longer) in the student's Google account."""
+
+    code = "GOOGLE_CALENDAR_NOT_FOUND"
+    default_message = "That calendar is not in your Google account any more. Choose another one."
+
+
+class SyncNotFoundError(SchedgenError):
+    """Raised when a sync id is unknown or belongs to another account."""
+
+    code = "SYNC_NOT_FOUND"
+    default_message = "There is no such sync."
+
+
+ERROR_TYPES = (
+    *ERROR_TYPES,
+    FeedNotFoundError,
+    FeedRevokedError,
+    GoogleError,
+    GoogleNotConfiguredError,
+    GoogleAuthError,
+    GoogleSignInRequiredError,
+    GoogleAccessRevokedError,
+    GoogleQuotaError,
+    GoogleUnavailableError,
+    GoogleRejectedError,
+    GoogleCalendarNotFoundError,
+    SyncNotFoundError,
+)

@@ -106,3 +106,9 @@ def s3_endpoint(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     finally:
         process.terminate()
         process.wait(timeout=10)
+
+
+@pytest.fixture(autouse=True)
+def _no_rate_limits_unless_asked(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Tests poll job status far faster than 100/minute: rate limits are off unless a test turns them on."""
+    monkeypatch.setenv("SCHEDGEN_RATE_LIMITS", "off")

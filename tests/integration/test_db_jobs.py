@@ -193,7 +193,7 @@ def test_wait_for_database_retries_until_it_answers(sqlite_url: str) -> None:
 
 
 def test_migrations_are_idempotent_and_reversible(db: Db) -> None:
-    assert current(db.engine) == head() == "0001"
+    assert current(db.engine) == head() == "0003"
     upgrade(db.engine)
     with db.engine.connect() as conn:
         assert conn.exec_driver_sql("SELECT count(*) FROM alembic_version").scalar() == 1
@@ -201,14 +201,15 @@ def test_migrations_are_idempotent_and_reversible(db: Db) -> None:
         command.downgrade(alembic_config(conn), "base")
     assert current(db.engine) is None
     assert not sa.inspect(db.engine).has_table("jobs")
+    assert not sa.inspect(db.engine).has_table("timetables")
     upgrade(db.engine)
-    assert current(db.engine) == "0001"
+    assert current(db.engine) == "0003"
 
 
 def test_upgrade_accepts_a_url(sqlite_url: str) -> None:
     upgrade(sqlite_url)
     engine = build_engine(Settings(database_url=sqlite_url))
-    assert current(engine) == "0001"
+    assert current(engine) == "0003"
     engine.dispose()
 
 

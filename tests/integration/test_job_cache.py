@@ -67,11 +67,19 @@ def test_entries_and_markers_expire(cache: JobCache) -> None:
     wait_for(lambda: (cache.add("b", b'{"v":3}', 60), cache.get("b"))[1] == b'{"v":3}', timeout=5)
 
 
-def test_memory_cache_is_bounded() -> None:
-    cache = MemoryJobCache(max_entries=2)
+def test_memory_cache_is_bounded_in_bytes_and_never_evicts_markers() -> None:
+    cache = MemoryJobCache(max_bytes=10)
     for name in "abc":
-        cache.add(name, b"{}", 60)
-    assert [cache.get(name) for name in "abc"] == [None, b"{}", b"{}"]
+        cache.add(name, b"1234", 60)  # 12 bytes would not fit: the least recently used goes
+    assert [cache.get(name) for name in "abc"] == [None, b"1234", b"1234"]
+    cache.mark_changed("b", 60)  # frees b's bytes; the marker takes none
+    for name in "defgh":
+        cache.add(name, b"1234", 60)  # pressure evicts documents, never the marker
+    cache.add("b", b"stale", 60)
+    assert cache.get("b") is None
+    assert [cache.get(name) for name in "gh"] == [b"1234", b"1234"]
+    cache.add("huge", b"x" * 11, 60)  # larger than the whole cache: not stored
+    assert cache.get("huge") is None
 
 
 def test_an_unreachable_redis_is_a_miss_not_an_error() -> None:

@@ -102,3 +102,16 @@ def test_expired_jobs_and_old_uploads_are_deleted(container: Container, real_pdf
     assert a_week_later.expired == 2
     assert get_job(deps, done) is None
     assert get_job(deps, stuck.id) is None
+
+
+def test_retention_sweep_keeps_uploads_younger_than_24_hours(
+    container: Container, real_pdfs: dict[str, bytes]
+) -> None:
+    t0 = container.jobs.clock()
+    deps = at(container.jobs, t0)
+    waiting = submit_upload(deps, owner="o", filename="t.pdf", chunks=[real_pdfs["tests"]])
+    assert reconcile(at(deps, t0 + dt.timedelta(hours=23, minutes=59))).swept == 0
+    assert reconcile(at(deps, t0 + dt.timedelta(hours=24, minutes=1))).swept == 1
+    job = get_job(deps, waiting.id)
+    assert job is not None
+    assert job.blob_key is not None

@@ -43,46 +43,66 @@ class JobCache(Protocol):
         ...
 
 
-class MemoryJobCache:
-    """JobCache in this process's memory: bounded, least recently used out first."""
+DEFAULT_MEMORY_BYTES = 8 * 1024 * 1024  # an embedded process keeps at most this much of documents
 
-    def __init__(self, max_entries: int = 10_000) -> None:
-        self._entries: OrderedDict[str, tuple[bytes, float]] = OrderedDict()
+
+class MemoryJobCache:
+    """JobCache in this process's memory: documents bounded in bytes (least recently used out first);
+    change markers kept apart, never evicted for space, pruned once expired."""
+
+    def __init__(self, max_bytes: int = DEFAULT_MEMORY_BYTES) -> None:
+        self._documents: OrderedDict[str, tuple[bytes, float]] = OrderedDict()
+        self._markers: dict[str, float] = {}  # job id -> when the marker expires
         self._lock = threading.Lock()
-        self._max_entries = max_entries
+        self._max_bytes = max_bytes
+        self._bytes = 0
 
     def get(self, job_id: str) -> bytes | None:
         """The stored document, or None."""
-        with self._lock:
-            entry = self._entries.get(job_id)
-            if entry is None:
-                return None
-            value, expires = entry
-            if expires <= time.monotonic():
-                del self._entries[job_id]
-                return None
-            self._entries.move_to_end(job_id)
-            return None if value == MARKER else value
-
-    def add(self, job_id: str, document: bytes, ttl_s: float) -> None:
-        """Store unless present (a live entry or marker wins)."""
         now = time.monotonic()
         with self._lock:
-            entry = self._entries.get(job_id)
-            if entry is not None and entry[1] > now:
+            entry = self._documents.get(job_id)
+            if entry is None:
+                return None
+            document, expires = entry
+            if expires <= now:
+                self._drop(job_id)
+                return None
+            self._documents.move_to_end(job_id)
+            return document
+
+    def add(self, job_id: str, document: bytes, ttl_s: float) -> None:
+        """Store unless a live document or marker is there."""
+        now = time.monotonic()
+        with self._lock:
+            if self._markers.get(job_id, now) > now:
                 return
-            self._put(job_id, document, now + ttl_s)
+            entry = self._documents.get(job_id)
+            if (entry is not None and entry[1] > now) or len(document) > self._max_bytes:
+                return
+            self._drop(job_id)
+            self._documents[job_id] = (document, now + ttl_s)
+            self._bytes += len(document)
+            while self._bytes > self._max_bytes:
+                _, (oldest, _) = self._documents.popitem(last=False)
+                self._bytes -= len(oldest)
 
     def mark_changed(self, job_id: str, ttl_s: float) -> None:
-        """Overwrite with a marker."""
+        """Drop the document and block adds for `ttl_s` seconds."""
+        now = time.monotonic()
         with self._lock:
-            self._put(job_id, MARKER, time.monotonic() + ttl_s)
+            self._drop(job_id)
+            self._markers[job_id] = now + ttl_s
+            if len(self._markers) > _PRUNE_MARKERS_OVER:
+                self._markers = {key: until for key, until in self._markers.items() if until > now}
 
-    def _put(self, job_id: str, value: bytes, expires: float) -> None:
-        self._entries[job_id] = (value, expires)
-        self._entries.move_to_end(job_id)
-        while len(self._entries) > self._max_entries:
-            self._entries.popitem(last=False)
+    def _drop(self, job_id: str) -> None:
+        entry = self._documents.pop(job_id, None)
+        if entry is not None:
+            self._bytes -= len(entry[0])
+
+
+_PRUNE_MARKERS_OVER = 1024  # expired markers are pruned when more than this many are kept
 
 
 class RedisJobCache:

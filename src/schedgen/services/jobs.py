@@ -29,6 +29,7 @@ from schedgen.domain.jobs import Job, JobPriority, JobStatus, NewJob, QueueCount
 from schedgen.errors import BlobNotFoundError, InputError, NotPdfError, QueueFullError, SchedgenError
 from schedgen.parsing.limits import MAGIC_WINDOW, looks_like_pdf
 from schedgen.rendering.contract import timetable_to_dict
+from schedgen.services.quotas import check_stored_bytes
 
 log = logging.getLogger(__name__)
 
@@ -74,11 +75,20 @@ class JobDeps:
     waiting: WaitingGauge = field(default_factory=WaitingGauge)
     cache: JobCache | None = None  # finished jobs' documents; None: every read goes to the database
     deletes: DeferredDeletes | None = None  # batches PDF deletes (S3); None: delete each one at once
+    on_cache: Callable[[bool], None] | None = None  # metrics: each cache lookup, hit (True) or miss
+    observer: Callable[[str, Job, str | None, dt.datetime], None] | None = (
+        None  # metrics: (event, job, kind, now)
+    )
 
     @property
     def read_sessions(self) -> sessionmaker[Session]:
         """Sessions for single-statement reads."""
         return self.reads if self.reads is not None else self.sessions
+
+
+def _observe(deps: JobDeps, event: str, job: Job, kind: str | None = None) -> None:
+    if deps.observer is not None:
+        deps.observer(event, job, kind, deps.clock())
 
 
 def _checked(chunks: Iterable[bytes]) -> Iterator[bytes]:
@@ -132,6 +142,7 @@ def submit_upload(
     )
     try:
         with deps.sessions.begin() as session:
+            check_stored_bytes(session, deps.settings, owner, size)  # quota (issue 5)
             job = repo.insert_job(session, new)
     except Exception:
         try:
@@ -143,6 +154,7 @@ def submit_upload(
         deps.queue.enqueue(job.id, priority)
     except SchedgenError:
         log.warning("job %s saved but not queued; the reconciler will queue it", job.id)
+    _observe(deps, "submitted", job)
     return job
 
 
@@ -179,6 +191,7 @@ def process_job(deps: JobDeps, job_id: str) -> None:
             now=deps.clock(),
         )
     if done:
+        _observe(deps, "completed", job, timetable.kind.value)
         _drop_blob(deps, job)
         log.info("job %s completed: %s, %d events", job.id, timetable.kind.value, len(timetable.events))
 
@@ -202,6 +215,7 @@ def _finish_failed(deps: JobDeps, job: Job, error: SchedgenError) -> None:
             session, job.id, worker=deps.worker_id, code=error.code, message=error.message, now=deps.clock()
         )
     if done:
+        _observe(deps, "failed", job)
         _drop_blob(deps, job)
         log.info("job %s failed: %s", job.id, error.code)
 
@@ -241,8 +255,12 @@ def get_job(deps: JobDeps, job_id: str) -> Job | None:
 def read_job_document(deps: JobDeps, job_id: str, render: Callable[[Job], bytes]) -> bytes | None:
     """The job rendered by `render` (None if there is no such job); finished jobs' documents are cached."""
     cache = deps.cache
-    if cache is not None and (document := cache.get(job_id)) is not None:
-        return document
+    if cache is not None:
+        document = cache.get(job_id)
+        if deps.on_cache is not None:
+            deps.on_cache(document is not None)
+        if document is not None:
+            return document
     job = get_job(deps, job_id)
     if job is None:
         return None

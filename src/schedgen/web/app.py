@@ -7,15 +7,17 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
-from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
 
 from schedgen import __version__
+from schedgen.adapters.logs import configure_logging
+from schedgen.adapters.metrics import metrics_for_process
 from schedgen.bootstrap import Container, build
 from schedgen.config import Settings
-from schedgen.web.api import jobs
-from schedgen.web.context import RequestIdMiddleware
+from schedgen.web.api import admin, health, jobs
 from schedgen.web.errors import install_error_handlers
+from schedgen.web.middleware import Guards, install_middleware
+from schedgen.web.pages import page_router, static_files
 from schedgen.worker.runner import Reconciler, start_workers
 
 log = logging.getLogger(__name__)
@@ -34,12 +36,15 @@ def create_app(settings: Settings, container: Container | None = None) -> FastAP
                 worker = start_workers(app.state.container, settings.in_process_workers)
             reconciler = Reconciler(app.state.container)
             reconciler.start()
+        app.state.worker = worker  # readiness checks that in-process workers run
+        await guards.start()
         log.info(
             "schedgen %s ready (%s mode)", __version__, "embedded" if settings.embedded else "distributed"
         )
         try:
             yield
         finally:
+            await guards.close()
             if reconciler is not None:
                 reconciler.stop()
             if worker is not None:
@@ -57,16 +62,20 @@ def create_app(settings: Settings, container: Container | None = None) -> FastAP
         lifespan=lifespan,
     )
     install_error_handlers(app)
-    app.add_middleware(RequestIdMiddleware)
+    guards = Guards.build(settings, metrics_for_process())
+    app.state.guards = guards
+    install_middleware(app, guards)
+    app.include_router(health.router)
+    app.include_router(admin.router)
     app.include_router(jobs.router)
-
-    @app.get("/health", tags=["health"], summary="Liveness")
-    async def health() -> JSONResponse:
-        return JSONResponse({"status": "ok"})
+    app.include_router(page_router())
+    app.mount("/static", static_files(), name="static")
 
     return app
 
 
 def app_from_environment() -> FastAPI:
     """Factory for `uvicorn --factory` and multi-process serving: settings from the environment."""
-    return create_app(Settings())
+    settings = Settings()
+    configure_logging(settings)  # each server process logs JSON like the single-process server
+    return create_app(settings)

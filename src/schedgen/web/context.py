@@ -1,35 +1,110 @@
-"""Per-request context (request id) carried in contextvars, set by a pure ASGI middleware."""
+"""Per-request context set by a pure ASGI middleware: the client's address, TLS, and the request id.
+
+X-Forwarded-For, X-Forwarded-Proto and X-Request-ID are believed only when the direct peer is one of the
+configured trusted proxies; anyone else could forge them.
+"""
 
 from __future__ import annotations
 
-import contextvars
+import ipaddress
 import re
 import uuid
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-request_id: contextvars.ContextVar[str] = contextvars.ContextVar("request_id", default="-")
+from schedgen.adapters.logs import request_id
+
+__all__ = ["Client", "RequestIdMiddleware", "client_of", "parse_networks", "request_id"]
+
 VALID_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")  # an incoming X-Request-ID we are willing to echo
+CLIENT_KEY = "schedgen.client"  # where the resolved Client is kept in the ASGI scope
+Network = ipaddress.IPv4Network | ipaddress.IPv6Network
+
+
+@dataclass(frozen=True, slots=True)
+class Client:
+    """Who sent the request, as far as we can trust it."""
+
+    ip: str
+    tls: bool
+    trusted_peer: bool  # the direct peer is one of our proxies
+
+
+def parse_networks(text: str) -> tuple[Network, ...]:
+    """Comma-separated addresses or CIDR networks ("10.0.0.0/8, 127.0.0.1")."""
+    return tuple(ipaddress.ip_network(part.strip(), strict=False) for part in text.split(",") if part.strip())
+
+
+def _ip(text: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
+    try:
+        return ipaddress.ip_address(text.strip().strip("[]"))
+    except ValueError:
+        return None
+
+
+def _trusted(text: str, networks: Sequence[Network]) -> bool:
+    address = _ip(text)
+    return address is not None and any(address in network for network in networks)
+
+
+def _header(scope: Scope, name: bytes) -> str:
+    for key, value in scope["headers"]:
+        if key == name:
+            return str(value.decode("latin-1"))
+    return ""
+
+
+def resolve_client(scope: Scope, networks: Sequence[Network], *, force_tls: bool = False) -> Client:
+    """The client address: the peer, or (behind trusted proxies) the last untrusted X-Forwarded-For hop."""
+    peer = (scope.get("client") or ("unknown", 0))[0]
+    tls = scope.get("scheme") in ("https", "wss") or force_tls
+    if not _trusted(peer, networks):
+        return Client(peer, tls, trusted_peer=False)
+    hops: Iterable[str] = reversed([h.strip() for h in _header(scope, b"x-forwarded-for").split(",")])
+    ip = peer
+    for hop in hops:
+        if not hop or _ip(hop) is None:
+            break
+        ip = hop
+        if not _trusted(hop, networks):
+            break
+    proto = _header(scope, b"x-forwarded-proto").split(",")[0].strip().lower()
+    return Client(ip, tls or proto == "https", trusted_peer=True)
+
+
+def client_of(scope: Scope) -> Client:
+    """The Client RequestIdMiddleware resolved (or the bare peer when it did not run)."""
+    client = scope.get(CLIENT_KEY)
+    if isinstance(client, Client):
+        return client
+    return resolve_client(scope, ())
 
 
 class RequestIdMiddleware:
-    """Take X-Request-ID (when well-formed) or make one; expose it in a contextvar and echo it back."""
+    """Resolve the client, take X-Request-ID from trusted proxies (else make one), echo it back."""
 
-    def __init__(self, app: ASGIApp) -> None:
+    def __init__(
+        self, app: ASGIApp, trusted_proxies: Sequence[Network] = (), force_tls: bool = False
+    ) -> None:
         self.app = app
+        self.trusted = tuple(trusted_proxies)
+        self.force_tls = force_tls
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        given = dict(scope["headers"]).get(b"x-request-id", b"").decode("latin-1")
+        client = resolve_client(scope, self.trusted, force_tls=self.force_tls)
+        scope[CLIENT_KEY] = client
+        given = _header(scope, b"x-request-id") if client.trusted_peer else ""
         rid = given if VALID_ID.match(given) else uuid.uuid4().hex
         token = request_id.set(rid)
 
         async def send_with_id(message: Message) -> None:
             if message["type"] == "http.response.start":
-                message.setdefault("headers", [])
-                message["headers"] = [*message["headers"], (b"x-request-id", rid.encode())]
+                message["headers"] = [*message.get("headers", []), (b"x-request-id", rid.encode())]
             await send(message)
 
         try:

@@ -21,6 +21,7 @@ from schedgen.config import Settings
 from schedgen.domain.jobs import JobPriority
 from schedgen.services.jobs import process_job
 from schedgen.services.maintenance import reconcile
+from schedgen.worker.google import register_google_sync
 
 log = logging.getLogger(__name__)
 
@@ -50,6 +51,7 @@ def start_workers(container: Container, threads: int) -> dramatiq.Worker:
         return handle
 
     register_actors(container.broker, handler_for, container.settings)
+    register_google_sync(container)
     # How long idle consumers wait per poll: short in-process (a quick shutdown), longer on Redis (fewer calls).
     poll_ms = 100 if container.settings.embedded else 1000
     worker = dramatiq.Worker(container.broker, worker_threads=threads, worker_timeout=poll_ms)
