@@ -111,7 +111,14 @@ def test_retention_sweep_keeps_uploads_younger_than_24_hours(
     deps = at(container.jobs, t0)
     waiting = submit_upload(deps, owner="o", filename="t.pdf", chunks=[real_pdfs["tests"]])
     assert reconcile(at(deps, t0 + dt.timedelta(hours=23, minutes=59))).swept == 0
+    kept = get_job(deps, waiting.id)
+    assert kept is not None
+    assert kept.blob_key is not None
+    with container.sessions() as session:
+        assert repo.owner_bytes(session, "o") == len(real_pdfs["tests"])
     assert reconcile(at(deps, t0 + dt.timedelta(hours=24, minutes=1))).swept == 1
     job = get_job(deps, waiting.id)
     assert job is not None
-    assert job.blob_key is not None
+    assert job.blob_key is None  # the row forgets the swept PDF: it no longer counts toward the quota
+    with container.sessions() as session:
+        assert repo.owner_bytes(session, "o") == 0

@@ -94,8 +94,12 @@ def _expire(deps: JobDeps, now: dt.datetime) -> int:
 
 
 def _sweep(deps: JobDeps, now: dt.datetime) -> int:
+    max_age = dt.timedelta(seconds=deps.settings.blob_max_age_s)
     try:
-        return sweep_blobs(deps.blobs, now=now, max_age=dt.timedelta(seconds=deps.settings.blob_max_age_s))
+        swept = sweep_blobs(deps.blobs, now=now, max_age=max_age)
     except SchedgenError:
         log.warning("blob sweep stopped early: storage unavailable")
         return 0
+    with deps.sessions.begin() as session:  # rows must not count swept PDFs (storage quota)
+        repo.forget_blobs_created_before(session, now - max_age)
+    return swept

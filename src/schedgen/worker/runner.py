@@ -15,6 +15,7 @@ from types import FrameType
 import dramatiq
 from pydantic import SecretStr
 
+from schedgen.adapters.logs import configure_logging, job_context
 from schedgen.adapters.queue import build_rate_limiter, register_actors
 from schedgen.bootstrap import Container, build
 from schedgen.config import Settings
@@ -39,14 +40,15 @@ def start_workers(container: Container, threads: int) -> dramatiq.Worker:
 
     def handler_for(priority: JobPriority) -> Callable[[str], None]:
         def handle(job_id: str) -> None:
-            if limiter is None:
-                process_job(container.jobs, job_id)
-                return
-            with limiter.acquire(raise_on_failure=False) as acquired:
-                if acquired:
+            with job_context(job_id):  # every log line of this job carries its id
+                if limiter is None:
                     process_job(container.jobs, job_id)
                     return
-            container.queue.enqueue(job_id, priority, RATE_LIMITED_DELAY_MS)
+                with limiter.acquire(raise_on_failure=False) as acquired:
+                    if acquired:
+                        process_job(container.jobs, job_id)
+                        return
+                container.queue.enqueue(job_id, priority, RATE_LIMITED_DELAY_MS)
 
         return handle
 
@@ -97,7 +99,7 @@ def settings_payload(settings: Settings) -> str:
 def _child(settings_json: str, threads: int) -> None:
     """One worker process: build its own container, consume until SIGTERM/SIGINT."""
     settings = Settings(**json.loads(settings_json))
-    logging.basicConfig(level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    configure_logging(settings)  # JSON lines, like the API
     container = build(settings, migrate=False)
     worker = start_workers(container, threads)
     reconciler = Reconciler(container)

@@ -233,6 +233,15 @@ def clear_blob(session: Session, job_id: str) -> None:
     session.execute(sa.update(jobs).where(jobs.c.id == job_id).values(blob_key=None))
 
 
+def forget_blobs_created_before(session: Session, cutoff: dt.datetime) -> int:
+    """Clear the PDF key of jobs created before `cutoff` (the age sweep has deleted their PDFs)."""
+    jobs = jobs_table()
+    stmt = (
+        sa.update(jobs).where(jobs.c.blob_key.is_not(None), jobs.c.created_at < cutoff).values(blob_key=None)
+    )
+    return _rowcount(session, stmt)
+
+
 def delete_job(session: Session, job_id: str) -> Job | None:
     """Delete one job; returns it (so the caller can delete its blob), or None if there was none."""
     jobs = jobs_table()
