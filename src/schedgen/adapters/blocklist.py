@@ -12,11 +12,12 @@ import uuid
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Protocol
-
-import redis.asyncio as aioredis
+from typing import TYPE_CHECKING, Protocol
 
 from schedgen.config import Settings
+
+if TYPE_CHECKING:
+    import redis.asyncio as aioredis
 
 PREFIX = "schedgen:auth"  # Redis keys: <PREFIX>:failures:<ip> (zset), <PREFIX>:blocked:<ip> (string, TTL)
 
@@ -161,6 +162,8 @@ def build_blocklist(settings: Settings) -> Blocklist:
     policy = Policy.of(settings)
     if settings.redis_url is None:
         return MemoryBlocklist(policy)
+    import redis.asyncio as aioredis  # only in distributed mode
+
     client = aioredis.Redis.from_url(
         settings.redis_url,
         socket_timeout=settings.rate_limit_timeout_s,

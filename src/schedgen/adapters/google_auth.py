@@ -7,11 +7,7 @@ import datetime as dt
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
-
-import requests
-from authlib.common.errors import AuthlibBaseError  # type: ignore[import-untyped]
-from authlib.integrations.requests_client import OAuth2Session  # type: ignore[import-untyped]
+from typing import TYPE_CHECKING, Any
 
 from schedgen.config import Settings
 from schedgen.errors import (
@@ -20,6 +16,10 @@ from schedgen.errors import (
     GoogleNotConfiguredError,
     GoogleUnavailableError,
 )
+
+if TYPE_CHECKING:
+    import requests
+    from authlib.integrations.requests_client import OAuth2Session  # type: ignore[import-untyped]
 
 log = logging.getLogger(__name__)
 
@@ -54,13 +54,23 @@ class GoogleOAuth:
         self,
         settings: Settings,
         clock: Callable[[], dt.datetime],
-        http: Callable[[], requests.Session] = requests.Session,
+        http: Callable[[], requests.Session] | None = None,
     ) -> None:
         self.settings = settings
         self.clock = clock
-        self.http = http
+        self._http = http
+
+    def http(self) -> requests.Session:
+        """A new HTTP session (requests is imported on first use: most processes never call Google)."""
+        if self._http is not None:
+            return self._http()
+        import requests
+
+        return requests.Session()
 
     def _session(self, redirect_uri: str | None = None) -> OAuth2Session:
+        from authlib.integrations.requests_client import OAuth2Session
+
         if not self.settings.google_enabled or self.settings.google_client_secret is None:
             raise GoogleNotConfiguredError()
         session = OAuth2Session(
@@ -88,6 +98,9 @@ class GoogleOAuth:
 
     def exchange_code(self, code: str, redirect_uri: str, code_verifier: str) -> TokenSet:
         """Trade an authorization code (and the PKCE verifier) for tokens; GoogleAuthError if refused."""
+        import requests
+        from authlib.common.errors import AuthlibBaseError  # type: ignore[import-untyped]
+
         try:
             with self._session(redirect_uri) as session:
                 token = session.fetch_token(
@@ -106,6 +119,9 @@ class GoogleOAuth:
 
     def refresh(self, refresh_token: str) -> TokenSet:
         """A new access token; GoogleAccessRevokedError if Google no longer accepts the refresh token."""
+        import requests
+        from authlib.common.errors import AuthlibBaseError
+
         try:
             with self._session() as session:
                 token = session.refresh_token(
@@ -125,6 +141,8 @@ class GoogleOAuth:
 
     def revoke(self, token: str) -> bool:
         """Revoke a token (and with it the grant); False if Google could not be told (best effort)."""
+        import requests
+
         try:
             with self.http() as http:
                 response = http.post(
@@ -140,6 +158,8 @@ class GoogleOAuth:
 
     def userinfo(self, access_token: str) -> GoogleUser:
         """The signed-in user's subject id and email."""
+        import requests
+
         try:
             with self.http() as http:
                 response = http.get(

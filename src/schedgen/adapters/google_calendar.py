@@ -13,10 +13,8 @@ import secrets
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import quote, urlsplit
-
-import requests
 
 from schedgen.config import Settings
 from schedgen.errors import (
@@ -25,6 +23,9 @@ from schedgen.errors import (
     GoogleRejectedError,
     GoogleUnavailableError,
 )
+
+if TYPE_CHECKING:
+    import requests
 
 log = logging.getLogger(__name__)
 
@@ -114,7 +115,7 @@ class GoogleCalendarClient:
         *,
         sleep: Callable[[float], None] = time.sleep,
         rand: Callable[[], float] = random.random,
-        http: Callable[[], requests.Session] = requests.Session,
+        http: Callable[[], requests.Session] | None = None,
     ) -> None:
         self.api = settings.google_calendar_api.rstrip("/")
         self.batch_url = settings.google_batch_url
@@ -125,12 +126,22 @@ class GoogleCalendarClient:
         )
         self.sleep = sleep
         self.rand = rand
-        self.http = http
+        self._http = http
 
     # --- single calls
 
+    def http(self) -> requests.Session:
+        """A new HTTP session (requests is imported on first use: most processes never call Google)."""
+        if self._http is not None:
+            return self._http()
+        import requests
+
+        return requests.Session()
+
     def _call(self, token: str, method: str, url: str, body: dict[str, Any] | None = None) -> CallResult:
         """One call with retries; raises on 401, 404 and exhausted retries, returns other outcomes."""
+        import requests
+
         result = CallResult(0)
         for attempt in range(self.backoff.attempts):
             try:
@@ -258,6 +269,8 @@ class GoogleCalendarClient:
     def _send_batch(
         self, token: str, calls: Sequence[tuple[int, BatchCall]]
     ) -> CallResult | dict[int, CallResult]:
+        import requests
+
         boundary = "batch_" + secrets.token_hex(12)
         base_path = urlsplit(self.api).path.rstrip("/")
         parts = []

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import logging
 import os
-
-from cryptography.fernet import Fernet, InvalidToken
+from typing import TYPE_CHECKING
 
 from schedgen.config import Settings
+
+if TYPE_CHECKING:
+    from cryptography.fernet import Fernet
 
 log = logging.getLogger(__name__)
 
@@ -32,6 +34,8 @@ def token_key(settings: Settings) -> bytes:
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     except FileExistsError:
         return path.read_bytes().strip()
+    from cryptography.fernet import Fernet
+
     key = Fernet.generate_key()
     with os.fdopen(fd, "wb") as handle:
         handle.write(key)
@@ -42,7 +46,17 @@ class TokenCipher:
     """Encrypts and decrypts token strings."""
 
     def __init__(self, key: bytes) -> None:
-        self._fernet = Fernet(key)
+        self._key = key
+        self._cipher: Fernet | None = None
+
+    @property
+    def _fernet(self) -> Fernet:
+        """The cipher, made on first use (cryptography is loaded only by processes that use tokens)."""
+        if self._cipher is None:
+            from cryptography.fernet import Fernet
+
+            self._cipher = Fernet(self._key)
+        return self._cipher
 
     def encrypt(self, value: str) -> str:
         """The encrypted token (URL-safe text)."""
@@ -50,6 +64,8 @@ class TokenCipher:
 
     def decrypt(self, value: str) -> str:
         """The token; TokenDecryptError if the key does not match."""
+        from cryptography.fernet import InvalidToken
+
         try:
             return self._fernet.decrypt(value.encode()).decode()
         except InvalidToken as exc:

@@ -9,8 +9,6 @@ from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-import holidays
-
 from schedgen.errors import UnknownOfferingError
 
 SEMESTERS = ("S1", "S2")
@@ -123,6 +121,8 @@ def weekly_dates(start: dt.date, end: dt.date, weekday: int) -> tuple[dt.date, .
 
 @functools.lru_cache(maxsize=32)
 def _holidays_for_year(year: int) -> tuple[tuple[dt.date, str], ...]:
+    import holidays  # loaded on first use: about 2 MiB that most requests never need
+
     found = holidays.country_holidays("ZA", years=year)
     return tuple(sorted((day, str(name)) for day, name in found.items()))
 

@@ -10,11 +10,12 @@ import base64
 import datetime as dt
 import hashlib
 import json
-from typing import Any
-
-from icalendar import Calendar, Component
+from typing import TYPE_CHECKING, Any
 
 from schedgen.rendering.ics import TIMEZONE
+
+if TYPE_CHECKING:
+    from icalendar import Component
 
 ID_PREFIX = "sg"  # base32hex letters too; marks ids as ours at a glance
 
@@ -89,5 +90,7 @@ def google_event(vevent: Component) -> dict[str, Any]:
 
 def google_events(ics: bytes) -> list[dict[str, Any]]:
     """Every event of an .ics made by render_calendar, as Google event resources (in file order)."""
+    from icalendar import Calendar  # loaded on first use
+
     calendar = Calendar.from_ical(ics)
     return [google_event(vevent) for vevent in calendar.walk("VEVENT")]

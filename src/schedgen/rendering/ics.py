@@ -8,10 +8,8 @@ import uuid
 from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
-
-from icalendar import Alarm, Calendar, Timezone
-from icalendar import Event as VEvent
 
 from schedgen.domain.events import Event, ExamSitting, LectureSession, TestSitting
 from schedgen.domain.selection import group_key, module_key
@@ -26,6 +24,10 @@ from schedgen.domain.terms import (
 )
 from schedgen.errors import UnknownOfferingError
 from schedgen.rendering.colours import module_colour, parse_colour
+
+if TYPE_CHECKING:  # icalendar itself is loaded on first use (about 2 MiB most processes never need)
+    from icalendar import Calendar
+    from icalendar import Event as VEvent
 
 TIMEZONE = "Africa/Johannesburg"  # every UP campus is in South Africa (SAST, UTC+2, no DST)
 PRODID = "-//schedgen//UP Schedule Generator//EN"
@@ -247,6 +249,9 @@ def _status(event: Event) -> str | None:
 
 
 def _vevent(entry: _Entry, uid: str, options: CalendarOptions) -> VEvent:
+    from icalendar import Alarm
+    from icalendar import Event as VEvent
+
     event = entry.event
     end, end_assumed = _end(entry, options)
     colour = module_colour(event.module, options.colours)
@@ -280,6 +285,8 @@ def _vevent(entry: _Entry, uid: str, options: CalendarOptions) -> VEvent:
 
 
 def _calendar(options: CalendarOptions) -> Calendar:
+    from icalendar import Calendar, Timezone
+
     calendar = Calendar.new(
         prodid=PRODID,
         version="2.0",
