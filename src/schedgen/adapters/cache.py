@@ -43,7 +43,7 @@ class JobCache(Protocol):
         ...
 
 
-DEFAULT_MEMORY_BYTES = 8 * 1024 * 1024  # an embedded process keeps at most this much of documents
+DEFAULT_MEMORY_BYTES = 4 * 1024 * 1024  # an embedded process keeps at most this much of documents
 
 
 class MemoryJobCache:

@@ -11,6 +11,7 @@ from starlette.concurrency import run_in_threadpool
 
 from schedgen import __version__
 from schedgen.adapters.logs import configure_logging
+from schedgen.adapters.memory import limit_malloc_arenas
 from schedgen.adapters.metrics import metrics_for_process
 from schedgen.bootstrap import Container, build
 from schedgen.config import Settings
@@ -76,6 +77,7 @@ def create_app(settings: Settings, container: Container | None = None) -> FastAP
 
 def app_from_environment() -> FastAPI:
     """Factory for `uvicorn --factory` and multi-process serving: settings from the environment."""
+    limit_malloc_arenas()  # each server process, before its threads start
     settings = Settings()
     configure_logging(settings)  # each server process logs JSON like the single-process server
     return create_app(settings)

@@ -16,6 +16,7 @@ import dramatiq
 from pydantic import SecretStr
 
 from schedgen.adapters.logs import configure_logging, job_context
+from schedgen.adapters.memory import limit_malloc_arenas
 from schedgen.adapters.queue import build_rate_limiter, register_actors
 from schedgen.bootstrap import Container, build
 from schedgen.config import Settings
@@ -98,6 +99,7 @@ def settings_payload(settings: Settings) -> str:
 
 def _child(settings_json: str, threads: int) -> None:
     """One worker process: build its own container, consume until SIGTERM/SIGINT."""
+    limit_malloc_arenas()  # before any thread starts
     settings = Settings(**json.loads(settings_json))
     configure_logging(settings)  # JSON lines, like the API
     container = build(settings, migrate=False)
