@@ -21,6 +21,7 @@ from schedgen.services.jobs import (
     delete_job,
     forget_cached,
     get_job,
+    peek_job_document,
     process_job,
     read_job_document,
     submit_upload,
@@ -171,3 +172,25 @@ def test_reads_are_never_stale(
             slow.clear()
         for job_id in ids:
             assert read_job_document(deps, job_id, _render) == _truth(container, job_id)
+
+
+@pytest.mark.parametrize("kind", ["memory", "redis"])
+def test_peek_answers_from_process_memory_only(
+    kind: str, request: pytest.FixtureRequest, stack: tuple[Container, Outcomes]
+) -> None:
+    container, outcomes = stack
+    if kind == "redis":
+        client = redis.Redis.from_url(request.getfixturevalue("redis_url"))
+        job_cache: JobCache = RedisJobCache(client)
+    else:
+        job_cache = MemoryJobCache()
+    deps = dataclasses.replace(container.jobs, cache=job_cache)
+    outcomes.fail = False
+    job_id = submit_upload(deps, owner="o", filename="f.pdf", chunks=[PDF]).id
+    process_job(deps, job_id)
+    assert peek_job_document(deps, job_id) is None  # nothing cached yet
+    document = read_job_document(deps, job_id, _render)  # a miss that caches the finished job
+    assert job_cache.get(job_id) == document
+    assert peek_job_document(deps, job_id) == (document if kind == "memory" else None)
+    delete_job(deps, job_id)
+    assert peek_job_document(deps, job_id) is None

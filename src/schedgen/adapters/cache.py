@@ -30,6 +30,8 @@ KEY_PREFIX = "schedgen:job-doc:"
 class JobCache(Protocol):
     """Finished jobs' documents by job id."""
 
+    local: bool  # True: lookups are in this process's memory (no I/O, safe on the event loop)
+
     def get(self, job_id: str) -> bytes | None:
         """The stored document, or None (absent, expired or marked changed)."""
         ...
@@ -49,6 +51,8 @@ DEFAULT_MEMORY_BYTES = 4 * 1024 * 1024  # an embedded process keeps at most this
 class MemoryJobCache:
     """JobCache in this process's memory: documents bounded in bytes (least recently used out first);
     change markers kept apart, never evicted for space, pruned once expired."""
+
+    local = True
 
     def __init__(self, max_bytes: int = DEFAULT_MEMORY_BYTES) -> None:
         self._documents: OrderedDict[str, tuple[bytes, float]] = OrderedDict()
@@ -107,6 +111,8 @@ _PRUNE_MARKERS_OVER = 1024  # expired markers are pruned when more than this man
 
 class RedisJobCache:
     """JobCache in Redis, shared by every API instance; errors count as misses."""
+
+    local = False
 
     def __init__(self, client: redis.Redis) -> None:
         import redis

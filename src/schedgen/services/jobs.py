@@ -252,6 +252,17 @@ def get_job(deps: JobDeps, job_id: str) -> Job | None:
     return run_read(deps.read_sessions, lambda session: repo.get_job(session, job_id))
 
 
+def peek_job_document(deps: JobDeps, job_id: str) -> bytes | None:
+    """A finished job's document from an in-process cache, without any I/O (None: ask read_job_document)."""
+    cache = deps.cache
+    if cache is None or not cache.local:
+        return None
+    document = cache.get(job_id)
+    if document is not None and deps.on_cache is not None:
+        deps.on_cache(True)
+    return document
+
+
 def read_job_document(deps: JobDeps, job_id: str, render: Callable[[Job], bytes]) -> bytes | None:
     """The job rendered by `render` (None if there is no such job); finished jobs' documents are cached."""
     cache = deps.cache
