@@ -93,9 +93,10 @@ def wait_healthy(port: int, process: subprocess.Popen[bytes], log: Path, timeout
 
 
 def service_env(data_dir: Path, extra: dict[str, str]) -> dict[str, str]:
-    """The environment of a service process: ours without any SCHEDGEN_* setting, plus these."""
+    """The environment of a service process: ours without any SCHEDGEN_* setting, rate limits off, plus these."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("SCHEDGEN_")}
-    env.update(SCHEDGEN_DATA_DIR=str(data_dir), SCHEDGEN_RATE_LIMITS="off", **extra)
+    env.update({"SCHEDGEN_DATA_DIR": str(data_dir), "SCHEDGEN_RATE_LIMITS": "off"})
+    env.update(extra)  # --env wins, e.g. SCHEDGEN_RATE_LIMITS=on to measure the limiter's cost
     return env
 
 

@@ -14,6 +14,7 @@ from fastapi import APIRouter
 
 from schedgen.adapters.logs import JsonFormatter, configure_logging, job_context, redact
 from schedgen.config import Settings
+from schedgen.web.middleware.access import _level as access_level
 from tests.support.webapps import prime, serve, settings_for, upload
 
 TOKEN = "admin-token-never-logged"
@@ -118,3 +119,35 @@ def test_job_id_from_context_and_redaction_helpers() -> None:
     assert line["job_id"] == "job-1"
     assert line["message"] == "token=*** Bearer ***"
     assert redact("redis://:pw@host:6379/0") == "redis://:***@host:6379/0"
+
+
+def test_successful_polls_are_logged_at_debug_and_errors_on_them_at_info(
+    tmp_path: Path, log_stream: io.StringIO
+) -> None:
+    with serve(settings_for("embedded", None, tmp_path)) as client:  # type: ignore[arg-type]
+        assert client.get("/health").status_code == 200
+        assert client.get("/api/jobs/metrics").status_code == 200
+        assert client.get("/api/jobs/missing").status_code == 404
+        assert client.get("/privacy").status_code == 200
+    levels = {
+        (line["route"], line["status"]): line["level"]
+        for line in lines(log_stream)
+        if line["logger"] == "schedgen.access"
+    }
+    assert levels[("/health", 200)] == levels[("/api/jobs/metrics", 200)] == "DEBUG"
+    assert levels[("/api/jobs/{job_id}", 404)] == levels[("/privacy", 200)] == "INFO"
+
+
+@pytest.mark.parametrize(
+    ("method", "route", "status", "level"),
+    [
+        ("GET", "/api/jobs/{job_id}", 200, logging.DEBUG),
+        ("GET", "/api/jobs/{job_id}", 304, logging.DEBUG),
+        ("GET", "/api/jobs/{job_id}", 404, logging.INFO),
+        ("DELETE", "/api/jobs/{job_id}", 204, logging.INFO),
+        ("POST", "/api/uploads", 202, logging.INFO),
+        ("GET", "/health/ready", 503, logging.WARNING),
+    ],
+)
+def test_access_log_levels(method: str, route: str, status: int, level: int) -> None:
+    assert access_level(method, route, status) == level

@@ -23,6 +23,12 @@ log = logging.getLogger("schedgen.access")
 error_log = logging.getLogger(__name__)
 
 UNMATCHED = "<unmatched>"  # route label of requests no route matched (404s, refused early)
+# Successful reads that clients repeat every second or so (status polls, probes, scrapes): their access
+# lines are DEBUG, so a page polling its jobs does not write a log line per second; they are still counted
+# in http_request_duration_seconds, and errors on them are logged as usual.
+QUIET_ROUTES = frozenset(
+    {"/api/jobs/{job_id}", "/api/jobs/metrics", "/health", "/health/ready", "/health/db", "/metrics"}
+)
 
 
 def route_of(scope: Scope) -> str:
@@ -67,19 +73,34 @@ class AccessLogMiddleware:
             seconds = time.perf_counter() - start
             route = route_of(scope)
             self.histogram.labels(method=scope["method"], route=route, status=str(status)).observe(seconds)
-            log.log(
-                logging.WARNING if status >= 500 else logging.INFO,
-                "%s %s %d",
-                scope["method"],
-                route,
-                status,
-                extra={
-                    "method": scope["method"],
-                    "route": route,
-                    "path": loggable_path(scope["path"]),
-                    "status": status,
-                    "duration_ms": round(seconds * 1000, 2),
-                    "ip": client_of(scope).ip,
-                    "identity": scope.get(IDENTITY_KEY),
-                },
-            )
+            level = _level(scope["method"], route, status)
+            if log.isEnabledFor(level):
+                _log_access(scope, route, status, seconds, level)
+
+
+def _level(method: str, route: str, status: int) -> int:
+    """WARNING for server errors, DEBUG for successful polls of QUIET_ROUTES, INFO for everything else."""
+    if status >= 500:
+        return logging.WARNING
+    if method in ("GET", "HEAD") and status < 400 and route in QUIET_ROUTES:
+        return logging.DEBUG
+    return logging.INFO
+
+
+def _log_access(scope: Scope, route: str, status: int, seconds: float, level: int) -> None:
+    log.log(
+        level,
+        "%s %s %d",
+        scope["method"],
+        route,
+        status,
+        extra={
+            "method": scope["method"],
+            "route": route,
+            "path": loggable_path(scope["path"]),
+            "status": status,
+            "duration_ms": round(seconds * 1000, 2),
+            "ip": client_of(scope).ip,
+            "identity": scope.get(IDENTITY_KEY),
+        },
+    )
