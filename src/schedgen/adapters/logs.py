@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import contextvars
 import datetime as dt
+import functools
 import json
 import logging
 import re
@@ -31,14 +32,24 @@ _SECRET_TEXT = (
     (re.compile(r"(?i)(bearer\s+)[A-Za-z0-9._~+/=-]+"), r"\1***"),
     (re.compile(r"(?i)\b(password|passwd|secret|token|cookie|api_key)(\s*[=:]\s*)[^\s,;&]+"), r"\1\2***"),
 )
+# One cheap search that every text needing redaction matches (most log text does not): the fast path.
+_MAYBE_SECRET = re.compile(r"(?i)@|bearer|password|passwd|secret|token|cookie|api_key")
 REDACTED = "***"
 
 
 def redact(text: str) -> str:
     """The text with credentials (URL passwords, bearer tokens, password=...) replaced by ***."""
+    if not _MAYBE_SECRET.search(text):
+        return text
     for pattern, replacement in _SECRET_TEXT:
         text = pattern.sub(replacement, text)
     return text
+
+
+@functools.cache
+def _secret_key(key: str) -> bool:
+    """True for extra fields whose values are never written (decided once per field name)."""
+    return _SECRET_KEYS.search(key) is not None
 
 
 class JsonFormatter(logging.Formatter):
@@ -62,7 +73,7 @@ class JsonFormatter(logging.Formatter):
         for key, value in vars(record).items():
             if key in _STANDARD or key.startswith("_"):
                 continue
-            out[key] = REDACTED if _SECRET_KEYS.search(key) else _plain(value)
+            out[key] = REDACTED if _secret_key(key) else _plain(value)
         if record.exc_info:
             out["exc_info"] = redact(self.formatException(record.exc_info))
         if record.stack_info:
