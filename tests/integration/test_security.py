@@ -45,6 +45,17 @@ def test_hsts_and_secure_cookie_over_tls_from_a_trusted_proxy(tmp_path: Path) ->
         )
 
 
+def test_job_reads_and_probes_mint_no_session_but_uploads_do(tmp_path: Path) -> None:
+    with serve(settings_for("embedded", None, tmp_path)) as client:  # type: ignore[arg-type]
+        assert "set-cookie" not in client.get("/api/jobs/some-id").headers
+        assert "set-cookie" not in client.get("/api/jobs/metrics").headers
+        assert "set-cookie" not in client.get("/health").headers
+        job = upload(client)
+        assert "schedgen_session=" in job.headers["set-cookie"]
+        job_id = job.json()["jobs"][0]["id"]
+        assert "set-cookie" not in client.get(f"/api/jobs/{job_id}").headers  # it has one now anyway
+
+
 def test_cross_site_form_posts_are_refused_same_site_and_non_browser_pass(tmp_path: Path) -> None:
     config = settings_for("embedded", None, tmp_path, allowed_origins="https://partner.example")  # type: ignore[arg-type]
     with serve(config) as client:

@@ -16,6 +16,7 @@ NO_SESSION_PREFIXES = (
     "/static",
     FEED_PREFIX.rstrip("/"),
 )
+JOBS_PREFIX = "/api/jobs"  # reading jobs needs no session: the upload that made them gave one
 
 
 def is_probe(path: str) -> bool:
@@ -23,8 +24,10 @@ def is_probe(path: str) -> bool:
     return path in {"/metrics", "/health"} or path.startswith("/health/")
 
 
-def needs_session(path: str) -> bool:
-    """Whether a visitor without a session cookie gets one on this request."""
+def needs_session(path: str, method: str = "GET") -> bool:
+    """Whether a visitor without a session cookie gets one on this request (not on job reads or probes)."""
+    if method in ("GET", "HEAD") and (path == JOBS_PREFIX or path.startswith(JOBS_PREFIX + "/")):
+        return False
     return not any(path == p or path.startswith(p + "/") for p in NO_SESSION_PREFIXES)
 
 

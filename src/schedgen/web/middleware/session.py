@@ -96,7 +96,7 @@ class SessionMiddleware:
             who = owner_of(value)
         else:
             who = "ip:" + client_of(scope).ip
-            if needs_session(scope["path"]):
+            if needs_session(scope["path"], scope["method"]):
                 fresh = self.guards.signer.new_session()
                 scope["headers"] = _with_cookie(list(scope["headers"]), fresh)
         scope[IDENTITY_KEY] = who
