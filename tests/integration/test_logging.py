@@ -5,6 +5,8 @@ from __future__ import annotations
 import io
 import json
 import logging
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -151,3 +153,20 @@ def test_successful_polls_are_logged_at_debug_and_errors_on_them_at_info(
 )
 def test_access_log_levels(method: str, route: str, status: int, level: int) -> None:
     assert access_level(method, route, status) == level
+
+
+def test_serve_writes_each_line_once_as_json(tmp_path: Path) -> None:
+    """The CLI's plain console handler gives way to the JSON one: no line is written twice."""
+    script = (
+        "import logging, sys\n"
+        "from schedgen.adapters.logs import configure_logging\n"
+        "from schedgen.config import Settings\n"
+        "logging.basicConfig(level=logging.WARNING)\n"
+        "configure_logging(Settings(data_dir=sys.argv[1]))\n"
+        "logging.getLogger('schedgen.test').info('hello once')\n"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", script, str(tmp_path)], capture_output=True, text=True, check=True
+    )
+    assert out.stderr.count("hello once") == 1
+    assert json.loads(out.stderr.strip())["message"] == "hello once"

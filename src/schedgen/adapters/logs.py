@@ -109,8 +109,8 @@ def configure_logging(settings: Settings, stream: Any = None) -> logging.Handler
     else:
         handler.setFormatter(JsonFormatter())
     root = logging.getLogger()
-    for old in [h for h in root.handlers if getattr(h, "_schedgen", False)]:
-        root.removeHandler(old)
+    for old in [h for h in root.handlers if getattr(h, "_schedgen", False) or _plain_console(h)]:
+        root.removeHandler(old)  # ours from an earlier call, or the CLI's basicConfig: never two lines
     handler._schedgen = True  # type: ignore[attr-defined]  # ours to replace on the next call
     root.addHandler(handler)
     root.setLevel(settings.log_level.upper())
@@ -118,3 +118,8 @@ def configure_logging(settings: Settings, stream: Any = None) -> logging.Handler
         logging.getLogger(name).handlers.clear()  # uvicorn's own lines go through ours
         logging.getLogger(name).propagate = True
     return handler
+
+
+def _plain_console(handler: logging.Handler) -> bool:
+    """A bare StreamHandler on stderr or stdout (as logging.basicConfig makes), not a test's capture."""
+    return type(handler) is logging.StreamHandler and handler.stream in (sys.stderr, sys.stdout)
