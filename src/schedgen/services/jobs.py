@@ -29,6 +29,7 @@ from schedgen.domain.jobs import Job, JobPriority, JobStatus, NewJob, QueueCount
 from schedgen.errors import BlobNotFoundError, InputError, NotPdfError, QueueFullError, SchedgenError
 from schedgen.parsing.limits import MAGIC_WINDOW, looks_like_pdf
 from schedgen.rendering.contract import timetable_to_dict
+from schedgen.services.job_heartbeats import Heartbeats
 from schedgen.services.quotas import check_stored_bytes
 
 log = logging.getLogger(__name__)
@@ -76,6 +77,7 @@ class JobDeps:
     cache: JobCache | None = None  # finished jobs' documents; None: every read goes to the database
     deletes: DeferredDeletes | None = None  # batches PDF deletes (S3); None: delete each one at once
     on_cache: Callable[[bool], None] | None = None  # metrics: each cache lookup, hit (True) or miss
+    heartbeats: Heartbeats = field(default_factory=Heartbeats)  # renews claims while jobs run
     observer: Callable[[str, Job, str | None, dt.datetime], None] | None = (
         None  # metrics: (event, job, kind, now)
     )
@@ -167,10 +169,12 @@ def process_job(deps: JobDeps, job_id: str) -> None:
     if job is None:
         return  # finished, deleted, not yet due, or being processed by a live worker
     log.debug("processing job %s (attempt %d)", job.id, job.attempts)
+    beat_s = settings.worker_heartbeat_timeout_ms / 3000  # renew three times per timeout
     try:
         if job.blob_key is None:
             raise InputError("The uploaded file is gone; please upload it again.")
-        timetable = deps.parse(deps.blobs.get(job.blob_key))
+        with deps.heartbeats.running(job.id, lambda ids: _renew_claims(deps, ids), beat_s):
+            timetable = deps.parse(deps.blobs.get(job.blob_key))
     except (InputError, BlobNotFoundError) as exc:  # the file itself is the problem: retrying cannot help
         _finish_failed(deps, job, exc)
         return
@@ -194,6 +198,11 @@ def process_job(deps: JobDeps, job_id: str) -> None:
         _observe(deps, "completed", job, timetable.kind.value)
         _drop_blob(deps, job)
         log.info("job %s completed: %s, %d events", job.id, timetable.kind.value, len(timetable.events))
+
+
+def _renew_claims(deps: JobDeps, job_ids: list[str]) -> None:
+    with deps.sessions.begin() as session:
+        repo.touch_jobs(session, job_ids, worker=deps.worker_id, now=deps.clock())
 
 
 def _drop_blob(deps: JobDeps, job: Job) -> None:

@@ -155,6 +155,19 @@ def touch_job(session: Session, job_id: str, *, worker: str, now: dt.datetime) -
     return _update_owned(session, job_id, worker, updated_at=now)
 
 
+def touch_jobs(session: Session, job_ids: Collection[str], *, worker: str, now: dt.datetime) -> int:
+    """Heartbeat of several jobs: renew `worker`'s claims on those still processing; returns how many."""
+    if not job_ids:
+        return 0
+    jobs = jobs_table()
+    stmt = (
+        sa.update(jobs)
+        .where(jobs.c.id.in_(list(job_ids)), jobs.c.status == PROCESSING, jobs.c.worker == worker)
+        .values(updated_at=now)
+    )
+    return _rowcount(session, stmt)
+
+
 def complete_job(
     session: Session,
     job_id: str,
