@@ -4,6 +4,7 @@ is worked out afresh from the timetable and the record of events we created, so 
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
 import uuid
 from collections.abc import Sequence
@@ -117,6 +118,30 @@ def start_run(deps: GoogleDeps, kind: str, account_id: str, timetable_id: str, c
         )
     deps.queue.enqueue(sync_id)
     return sync_id
+
+
+def requeue_stuck(deps: GoogleDeps, *, stuck_after: dt.timedelta, limit: int = 100) -> int:
+    """Queue again the runs with no progress for `stuck_after` (the broker lost them or their worker died).
+
+    A run is planned afresh from the calendar's state each time, so running one twice changes nothing more.
+    Each re-queued run is marked as touched, so the next pass leaves it alone for another `stuck_after`.
+    """
+    now = deps.clock()
+    with deps.sessions.begin() as session:
+        ids = repo.stale_sync_ids(session, older_than=now - stuck_after, limit=limit)
+        for sync_id in ids:
+            repo.update_sync(session, sync_id, now=now)
+    queued = 0
+    for sync_id in ids:
+        try:
+            deps.queue.enqueue(sync_id)
+        except SchedgenError:
+            log.warning("Google run %s not re-queued; the next pass will try again", sync_id)
+            continue
+        queued += 1
+    if queued:
+        log.info("re-queued %d stuck Google runs", queued)
+    return queued
 
 
 def get_run(deps: GoogleDeps, sync_id: str, account_id: str) -> SyncRecord:

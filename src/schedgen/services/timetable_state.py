@@ -94,6 +94,12 @@ def _expiry(deps: TimetableDeps, now: dt.datetime, job_expiry: Sequence[dt.datet
     return min([now + dt.timedelta(days=deps.settings.timetable_retention_days), *job_expiry])
 
 
+def delete_expired_timetables(deps: TimetableDeps) -> int:
+    """Delete a batch of expired timetables (the reconciler calls this every pass)."""
+    with deps.sessions.begin() as session:
+        return repo.delete_expired_timetables(session, now=deps.clock(), limit=SWEEP_BATCH)
+
+
 def create_timetable(deps: TimetableDeps, job_ids: Sequence[str]) -> SavedTimetable:
     """A new timetable over one to three existing parse jobs, at a new unguessable id."""
     wanted = tuple(dict.fromkeys(j.strip() for j in job_ids if j.strip()))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import logging
 import multiprocessing
@@ -21,6 +22,7 @@ from schedgen.adapters.queue import build_rate_limiter, register_actors
 from schedgen.bootstrap import Container, build
 from schedgen.config import Settings
 from schedgen.domain.jobs import JobPriority
+from schedgen.services import google_sync, timetable_state
 from schedgen.services.jobs import process_job
 from schedgen.services.maintenance import reconcile
 from schedgen.worker.google import register_google_sync
@@ -81,11 +83,24 @@ class Reconciler:
 
     def _loop(self) -> None:
         while not self.stopped.is_set():
-            try:
-                reconcile(self.container.jobs)
-            except Exception:  # never let maintenance kill the process; try again next time
-                log.exception("reconcile pass failed")
+            self.run_once()
             self.stopped.wait(self.container.settings.reconcile_interval_s)
+
+    def run_once(self) -> None:
+        """One pass: parse jobs, then stuck Google runs, then expired timetables (each failure logged)."""
+        container = self.container
+        settings = container.settings
+        steps: list[tuple[str, Callable[[], object]]] = [("jobs", lambda: reconcile(container.jobs))]
+        google = container.google
+        if google is not None:
+            stuck = dt.timedelta(seconds=settings.stuck_pending_after_s)
+            steps.append(("google runs", lambda: google_sync.requeue_stuck(google, stuck_after=stuck)))
+            steps.append(("timetables", lambda: timetable_state.delete_expired_timetables(google.timetables)))
+        for name, step in steps:
+            try:
+                step()
+            except Exception:  # never let maintenance kill the process; try again next time
+                log.exception("reconcile pass failed (%s)", name)
 
 
 def settings_payload(settings: Settings) -> str:

@@ -266,3 +266,15 @@ def update_sync(session: Session, sync_id: str, *, now: dt.datetime, **values: A
     """Change a run's status, progress, counts or failures."""
     table = table_of(GoogleSyncRow)
     session.execute(sa.update(table).where(table.c.id == sync_id).values(updated_at=now, **values))
+
+
+def stale_sync_ids(session: Session, *, older_than: dt.datetime, limit: int) -> list[str]:
+    """Runs still pending or running with no progress since `older_than` (lost message, dead worker)."""
+    table = table_of(GoogleSyncRow)
+    stmt = (
+        sa.select(table.c.id)
+        .where(table.c.status.in_(("pending", "running")), table.c.updated_at <= older_than)
+        .order_by(table.c.updated_at, table.c.id)
+        .limit(limit)
+    )
+    return list(session.scalars(stmt))
