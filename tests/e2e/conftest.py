@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import socket
 import subprocess
@@ -60,10 +61,9 @@ def browser_type_launch_args(browser_type_launch_args: dict[str, Any]) -> dict[s
     return {**browser_type_launch_args, "executable_path": str(CHROMIUM), "args": CHROMIUM_FLAGS}
 
 
-@pytest.fixture(scope="session")
-def live_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """`schedgen serve`'s app (embedded mode) in a uvicorn subprocess on a free port; stopped afterwards."""
-    data_dir = tmp_path_factory.mktemp("e2e-data")
+@contextlib.contextmanager
+def serve_app(data_dir: Path, extra_env: dict[str, str] | None = None) -> Iterator[str]:
+    """The embedded app (`app_from_environment`) in a uvicorn subprocess on a free port; stopped after."""
     port = _free_port()
     env = {
         **os.environ,
@@ -71,6 +71,7 @@ def live_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         "SCHEDGEN_IN_PROCESS_WORKERS": "2",
         "SCHEDGEN_RATE_LIMITS": "false",  # the tests upload more often than a student may
         "SCHEDGEN_LOG_LEVEL": "WARNING",
+        **(extra_env or {}),
     }
     env.pop("SCHEDGEN_DATABASE_URL", None)
     env.pop("SCHEDGEN_REDIS_URL", None)
@@ -94,6 +95,13 @@ def live_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         except subprocess.TimeoutExpired:
             process.kill()
             process.wait(timeout=5)
+
+
+@pytest.fixture(scope="session")
+def live_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """`schedgen serve`'s app (embedded mode) for the browser tests."""
+    with serve_app(tmp_path_factory.mktemp("e2e-data")) as url:
+        yield url
 
 
 @pytest.fixture(scope="session")

@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -13,7 +10,7 @@ import requests
 from icalendar import Calendar
 from playwright.sync_api import Page, expect
 
-from tests.e2e.conftest import REPO, _free_port, _healthy
+from tests.e2e.conftest import serve_app
 from tests.support.fake_google import FakeGoogle
 from tests.support.waiting import wait_for
 
@@ -30,34 +27,9 @@ def google() -> Iterator[FakeGoogle]:
 @pytest.fixture(scope="module")
 def google_server(tmp_path_factory: pytest.TempPathFactory, google: FakeGoogle) -> Iterator[str]:
     """The embedded app with Google pointed at the fake, in a uvicorn subprocess."""
-    data_dir = tmp_path_factory.mktemp("e2e-google")
-    port = _free_port()
-    env = {
-        **os.environ,
-        "SCHEDGEN_DATA_DIR": str(data_dir),
-        "SCHEDGEN_IN_PROCESS_WORKERS": "2",
-        "SCHEDGEN_RATE_LIMITS": "false",
-        "SCHEDGEN_LOG_LEVEL": "WARNING",
-        **{f"SCHEDGEN_{k.upper()}": str(v) for k, v in google.settings().items()},
-    }
-    env.pop("SCHEDGEN_DATABASE_URL", None)
-    env.pop("SCHEDGEN_REDIS_URL", None)
-    log = data_dir / "server.log"
-    command = [
-        sys.executable, "-m", "uvicorn", "--factory", "schedgen.web.app:app_from_environment",
-        "--host", "127.0.0.1", "--port", str(port), "--log-level", "warning",
-    ]  # fmt: skip
-    with log.open("wb") as out:
-        process = subprocess.Popen(command, env=env, stdout=out, stderr=out, cwd=REPO)
-    url = f"http://127.0.0.1:{port}"
-    try:
-        wait_for(lambda: process.poll() is not None or _healthy(url), timeout=30)
-        if process.poll() is not None:
-            pytest.fail(f"the app did not start: {log.read_text()[-3000:]}")
+    settings = {f"SCHEDGEN_{k.upper()}": str(v) for k, v in google.settings().items()}
+    with serve_app(tmp_path_factory.mktemp("e2e-google"), settings) as url:
         yield url
-    finally:
-        process.terminate()
-        process.wait(timeout=15)
 
 
 def _timetable(url: str, real_pdf_paths: dict[str, Path]) -> str:
