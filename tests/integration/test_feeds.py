@@ -13,8 +13,8 @@ import sqlalchemy as sa
 from fastapi.testclient import TestClient
 from icalendar import Calendar
 
-from tests.integration.test_api_embedded import finished, make_client
-from tests.support.waiting import wait_for
+from tests.integration.test_api_embedded import make_client
+from tests.integration.test_pages import post_timetable
 from tests.support.webapps import assert_error
 
 FEED_LINK = re.compile(r'id="feed-https"[^>]*value="(http://testserver/feeds/([A-Za-z0-9_-]+)\.ics)"')
@@ -22,14 +22,7 @@ FEED_LINK = re.compile(r'id="feed-https"[^>]*value="(http://testserver/feeds/([A
 
 def make_timetable(client: TestClient, real_pdfs: dict[str, bytes]) -> str:
     """A timetable over the three real PDFs, all parsed; its id."""
-    ids = []
-    for kind, data in real_pdfs.items():
-        response = client.post("/api/uploads", files=[("files", (f"{kind}.pdf", data, "application/pdf"))])
-        ids.append(response.json()["jobs"][0]["id"])
-    for job_id in ids:
-        wait_for(lambda job_id=job_id: finished(client, job_id))
-    response = client.post("/t/new", data={"job_id": ids}, follow_redirects=False)
-    return str(response.headers["location"]).removeprefix("/t/")
+    return post_timetable(client, real_pdfs).removeprefix("/t/")
 
 
 def subscribe(client: TestClient, timetable_id: str) -> tuple[str, str]:

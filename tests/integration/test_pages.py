@@ -24,6 +24,11 @@ def client(tmp_path: Path) -> Iterator[TestClient]:
 @pytest.fixture
 def timetable(client: TestClient, real_pdfs: dict[str, bytes]) -> str:
     """A timetable over the three real PDFs, all parsed; its URL path."""
+    return post_timetable(client, real_pdfs)
+
+
+def post_timetable(client: TestClient, real_pdfs: dict[str, bytes]) -> str:
+    """Upload the three real PDFs, wait until they are parsed, make a timetable of them; its URL path."""
     ids = []
     for kind, data in real_pdfs.items():
         response = client.post("/api/uploads", files=[("files", (f"{kind}.pdf", data, "application/pdf"))])
