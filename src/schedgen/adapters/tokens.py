@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import logging
-import os
 from typing import TYPE_CHECKING
 
+from schedgen.adapters.keyfiles import key_from_file
 from schedgen.config import Settings
 
 if TYPE_CHECKING:
@@ -28,18 +28,13 @@ def token_key(settings: Settings) -> bytes:
         log.warning(
             "SCHEDGEN_TOKEN_KEY is not set: Google tokens are encrypted with a key local to this host"
         )
-    path = settings.data_dir / KEY_FILE
-    settings.data_dir.mkdir(parents=True, exist_ok=True)
-    try:
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    except FileExistsError:
-        return path.read_bytes().strip()
+    return key_from_file(settings.data_dir / KEY_FILE, _new_fernet_key)
+
+
+def _new_fernet_key() -> bytes:
     from cryptography.fernet import Fernet
 
-    key = Fernet.generate_key()
-    with os.fdopen(fd, "wb") as handle:
-        handle.write(key)
-    return key
+    return Fernet.generate_key()
 
 
 class TokenCipher:

@@ -6,9 +6,9 @@ import base64
 import hashlib
 import hmac
 import logging
-import os
 import secrets
 
+from schedgen.adapters.keyfiles import key_from_file
 from schedgen.config import Settings
 
 log = logging.getLogger(__name__)
@@ -23,16 +23,7 @@ def secret_key(settings: Settings) -> bytes:
         return settings.secret_key.get_secret_value().encode()
     if not settings.embedded:
         log.warning("SCHEDGEN_SECRET_KEY is not set: sessions are signed with a key local to this host")
-    path = settings.data_dir / KEY_FILE
-    settings.data_dir.mkdir(parents=True, exist_ok=True)
-    try:
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    except FileExistsError:
-        return path.read_bytes().strip()
-    with os.fdopen(fd, "wb") as handle:
-        key = secrets.token_urlsafe(48).encode()
-        handle.write(key)
-    return key
+    return key_from_file(settings.data_dir / KEY_FILE, lambda: secrets.token_urlsafe(48).encode())
 
 
 class Signer:
