@@ -9,6 +9,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from schedgen.adapters.google_calendar import new_session
 from schedgen.config import Settings
 from schedgen.errors import (
     GoogleAccessRevokedError,
@@ -61,12 +62,8 @@ class GoogleOAuth:
         self._http = http
 
     def http(self) -> requests.Session:
-        """A new HTTP session (requests is imported on first use: most processes never call Google)."""
-        if self._http is not None:
-            return self._http()
-        import requests
-
-        return requests.Session()
+        """A new HTTP session (the injected factory, else requests')."""
+        return (self._http or new_session)()
 
     def _session(self, redirect_uri: str | None = None) -> OAuth2Session:
         from authlib.integrations.requests_client import OAuth2Session

@@ -106,6 +106,13 @@ def calendar_path(calendar_id: str, *rest: str) -> str:
     return "/".join(quote(part, safe="") for part in (calendar_id, *rest))
 
 
+def new_session() -> requests.Session:
+    """A requests session; requests is imported on first use (most processes never call Google)."""
+    import requests
+
+    return requests.Session()
+
+
 class GoogleCalendarClient:
     """Talks to the Calendar API base and batch URL from settings; sleeps and randomness are injectable."""
 
@@ -131,12 +138,8 @@ class GoogleCalendarClient:
     # --- single calls
 
     def http(self) -> requests.Session:
-        """A new HTTP session (requests is imported on first use: most processes never call Google)."""
-        if self._http is not None:
-            return self._http()
-        import requests
-
-        return requests.Session()
+        """A new HTTP session (the injected factory, else requests')."""
+        return (self._http or new_session)()
 
     def _call(self, token: str, method: str, url: str, body: dict[str, Any] | None = None) -> CallResult:
         """One call with retries; raises on 401, 404 and exhausted retries, returns other outcomes."""
