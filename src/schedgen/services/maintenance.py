@@ -100,6 +100,7 @@ def _sweep(deps: JobDeps, now: dt.datetime) -> int:
     except SchedgenError:
         log.warning("blob sweep stopped early: storage unavailable")
         return 0
-    with deps.sessions.begin() as session:  # rows must not count swept PDFs (storage quota)
-        repo.forget_blobs_created_before(session, now - max_age)
+    if swept:  # rows must not count swept PDFs (storage quota); no table scan on passes that swept nothing
+        with deps.sessions.begin() as session:
+            repo.forget_blobs_created_before(session, now - max_age)
     return swept
