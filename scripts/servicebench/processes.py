@@ -143,6 +143,21 @@ def moto_server(tmp: Path) -> Iterator[Moto]:
         stop(process, 10)
 
 
+def create_bucket(endpoint: str, bucket: str) -> None:
+    """Create the bucket with a plain boto3 client (moto's dependency), like `mc mb` before a deploy."""
+    import boto3
+
+    client = boto3.session.Session().client(
+        "s3",
+        endpoint_url=endpoint,
+        region_name="us-east-1",
+        aws_access_key_id="test",
+        aws_secret_access_key="test",
+    )
+    client.create_bucket(Bucket=bucket)
+    client.close()
+
+
 @contextlib.contextmanager
 def running_service(
     args: argparse.Namespace, tmp: Path, workers: int, moto: Moto | None
@@ -164,6 +179,7 @@ def running_service(
                 "SCHEDGEN_S3_ACCESS_KEY": "test",
                 "SCHEDGEN_S3_SECRET_KEY": "test",
             }
+            create_bucket(moto[0], extra["SCHEDGEN_S3_BUCKET"])  # as an operator would, before the start
         env = service_env(run_dir / "data", {**extra, **args.env})
         port, api_log = free_port(), run_dir / "api.log"
         argv = [str(BIN / "schedgen"), "serve", "--port", str(port)]

@@ -1,12 +1,16 @@
 """S3BlobStore against a real S3 HTTP endpoint (moto_server): the shared BlobStore behaviour, plus buckets,
-paging, client settings and an endpoint that is down."""
+paging, client settings and an endpoint that is down. A boto3 client (a test dependency) inspects the bucket
+from outside, as an operator would."""
 
 from __future__ import annotations
 
 import socket
+import threading
 import time
+import tracemalloc
 import uuid
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -15,10 +19,13 @@ from hypothesis import given
 from pydantic import SecretStr
 
 from schedgen.adapters.blobstore import (
+    LARGE_PUTS,
+    SPOOL_MEMORY_BYTES,
     BlobStore,
     S3BlobStore,
+    S3Options,
     build_blobstore,
-    build_s3_client,
+    build_s3_store,
     sweep_blobs,
 )
 from schedgen.config import Settings
@@ -68,18 +75,33 @@ def empty_and_remove(client: Any, bucket: str) -> None:
     client.delete_bucket(Bucket=bucket)
 
 
+def admin_client(endpoint: str, region: str = "us-east-1") -> Any:
+    """A plain boto3 client to look at buckets from outside the adapter."""
+    import boto3
+
+    return boto3.session.Session().client(
+        "s3",
+        endpoint_url=endpoint,
+        region_name=region,
+        aws_access_key_id="testing-access",
+        aws_secret_access_key="testing-secret",
+    )
+
+
 @pytest.fixture(scope="module")
 def s3_client(s3_endpoint: str) -> Any:
-    return build_s3_client(s3_settings(s3_endpoint))
+    return admin_client(s3_endpoint)
 
 
 @pytest.fixture
-def make_store(s3_client: Any) -> Iterator[Callable[..., S3BlobStore]]:
+def make_store(s3_endpoint: str, s3_client: Any) -> Iterator[Callable[..., S3BlobStore]]:
     """Build stores on fresh buckets (created), removed again after the test."""
     buckets: list[str] = []
 
     def make(**options: Any) -> S3BlobStore:
-        store = S3BlobStore(s3_client, bucket_name(), **options)
+        store = build_s3_store(s3_settings(s3_endpoint, bucket_name()))
+        if "page_size" in options:
+            store.page_size = options.pop("page_size")
         store.ensure_bucket()
         buckets.append(store.bucket)
         return store
@@ -96,10 +118,35 @@ class TestS3BlobStore(BlobStoreContract):
     def store(self, make_store: Callable[..., S3BlobStore]) -> S3BlobStore:
         return make_store()
 
+    @pytest.fixture(autouse=True)
+    def _admin(self, s3_client: Any) -> None:
+        self.admin = s3_client
+
     def assert_nothing_left(self, store: BlobStore) -> None:
         assert isinstance(store, S3BlobStore)
-        assert store.client.list_objects_v2(Bucket=store.bucket)["KeyCount"] == 0
-        assert store.client.list_multipart_uploads(Bucket=store.bucket).get("Uploads", []) == []
+        assert self.admin.list_objects_v2(Bucket=store.bucket)["KeyCount"] == 0
+        assert self.admin.list_multipart_uploads(Bucket=store.bucket).get("Uploads", []) == []
+
+    def test_put_never_holds_the_whole_stream_in_memory(self, store: BlobStore) -> None:
+        """S3 signs the body's hash, so a large body is read whole: LARGE_PUTS at a time, never more."""
+        threads, size = 6, 3 * MIB
+        start = threading.Barrier(threads)
+
+        def put(number: int) -> int:
+            start.wait()
+            return store.put(
+                f"large/{number}.pdf", pattern_chunks(size // (64 * 1024), 64 * 1024), max_bytes=size
+            )
+
+        tracemalloc.start()
+        try:
+            with ThreadPoolExecutor(threads) as pool:
+                assert list(pool.map(put, range(threads))) == [size] * threads
+            _, peak = tracemalloc.get_traced_memory()
+        finally:
+            tracemalloc.stop()
+        bound = LARGE_PUTS * size + threads * SPOOL_MEMORY_BYTES  # bodies in flight + spools filling up
+        assert peak < bound + MIB < threads * size
 
     @PROPERTY_SETTINGS
     @given(operations=OPERATIONS)
@@ -110,13 +157,14 @@ class TestS3BlobStore(BlobStoreContract):
 
 
 def test_a_large_stream_is_one_whole_object_and_no_unfinished_upload(
-    make_store: Callable[..., S3BlobStore],
+    make_store: Callable[..., S3BlobStore], s3_client: Any
 ) -> None:
     store = make_store()
     size = store.put(KEY, pattern_chunks(9 * 128, 8 * 1024), max_bytes=10 * MIB)  # 9 MiB in 8 KiB chunks
     assert size == 9 * MIB
-    assert store.client.head_object(Bucket=store.bucket, Key=KEY)["ContentLength"] == size
-    assert store.client.list_multipart_uploads(Bucket=store.bucket).get("Uploads", []) == []
+    assert s3_client.head_object(Bucket=store.bucket, Key=KEY)["ContentLength"] == size
+    assert s3_client.list_multipart_uploads(Bucket=store.bucket).get("Uploads", []) == []
+    assert store.get(KEY) == b"".join(pattern_chunks(9 * 128, 8 * 1024))
 
 
 def test_keys_are_listed_and_swept_across_many_pages(make_store: Callable[..., S3BlobStore]) -> None:
@@ -130,16 +178,18 @@ def test_keys_are_listed_and_swept_across_many_pages(make_store: Callable[..., S
     assert all_keys(store) == set()
 
 
-def test_objects_whose_names_are_not_keys_are_left_alone(make_store: Callable[..., S3BlobStore]) -> None:
+def test_objects_whose_names_are_not_keys_are_left_alone(
+    make_store: Callable[..., S3BlobStore], s3_client: Any
+) -> None:
     store = make_store()
-    store.client.put_object(Bucket=store.bucket, Key="someone else's/file name.txt", Body=b"not ours")
+    s3_client.put_object(Bucket=store.bucket, Key="someone else's/file name.txt", Body=b"not ours")
     store.put(KEY, [b"data"], max_bytes=100)
     assert sweep_blobs(store, now=datetime.now(UTC) + timedelta(days=2), max_age=timedelta(days=1)) == 1
-    assert store.client.list_objects_v2(Bucket=store.bucket)["KeyCount"] == 1
+    assert s3_client.list_objects_v2(Bucket=store.bucket)["KeyCount"] == 1
 
 
-def test_ensure_bucket_creates_once_and_is_idempotent(s3_client: Any) -> None:
-    store = S3BlobStore(s3_client, bucket_name())
+def test_ensure_bucket_creates_once_and_is_idempotent(s3_endpoint: str, s3_client: Any) -> None:
+    store = build_s3_store(s3_settings(s3_endpoint, bucket_name()))
     with pytest.raises(BlobStoreUnavailableError):
         store.check()
     store.ensure_bucket()
@@ -151,16 +201,18 @@ def test_ensure_bucket_creates_once_and_is_idempotent(s3_client: Any) -> None:
 
 
 def test_ensure_bucket_outside_us_east_1_gives_the_location(s3_endpoint: str) -> None:
-    client = build_s3_client(s3_settings(s3_endpoint, region="af-south-1"))
-    store = S3BlobStore(client, bucket_name())
+    client = admin_client(s3_endpoint, region="af-south-1")
+    store = build_s3_store(s3_settings(s3_endpoint, bucket_name(), region="af-south-1"))
     store.ensure_bucket()
     store.ensure_bucket()
     assert client.get_bucket_location(Bucket=store.bucket)["LocationConstraint"] == "af-south-1"
+    store.put(KEY, [b"data"], max_bytes=100)  # requests are signed for that region
+    assert store.get(KEY) == b"data"
     empty_and_remove(client, store.bucket)
 
 
-def test_a_missing_bucket_makes_operations_storage_unavailable(s3_client: Any) -> None:
-    store = S3BlobStore(s3_client, bucket_name())
+def test_a_missing_bucket_makes_operations_storage_unavailable(s3_endpoint: str) -> None:
+    store = build_s3_store(s3_settings(s3_endpoint, bucket_name()))
     with pytest.raises(BlobStoreUnavailableError):
         store.put(KEY, [b"data"], max_bytes=100)
     with pytest.raises(BlobStoreUnavailableError):
@@ -171,8 +223,7 @@ def test_a_missing_bucket_makes_operations_storage_unavailable(s3_client: Any) -
 
 def test_a_stopped_endpoint_is_reported_quickly_as_storage_unavailable() -> None:
     settings = s3_settings(f"http://127.0.0.1:{unused_port()}", bucket="uploads")
-    client = build_s3_client(settings, connect_timeout_s=0.5, read_timeout_s=0.5, max_attempts=1)
-    store = S3BlobStore(client, "uploads")
+    store = build_s3_store(settings, S3Options(connect_timeout_s=0.5, request_timeout_s=0.5, max_retries=0))
     started = time.monotonic()
     with pytest.raises(BlobStoreUnavailableError) as raised:
         store.check()
@@ -190,16 +241,12 @@ def test_a_stopped_endpoint_is_reported_quickly_as_storage_unavailable() -> None
         store.ensure_bucket()
 
 
-def test_build_s3_client_uses_the_settings_and_safe_network_defaults(s3_endpoint: str) -> None:
-    client = build_s3_client(s3_settings(s3_endpoint, region="af-south-1"))
-    config = client.meta.config
-    assert client.meta.endpoint_url == s3_endpoint
-    assert client.meta.region_name == "af-south-1"
-    assert (config.connect_timeout, config.read_timeout) == (3.0, 10.0)
-    assert config.retries == {"mode": "standard", "total_max_attempts": 3}
-    assert config.s3 == {"addressing_style": "path"}
-    credentials = client._request_signer._credentials
-    assert (credentials.access_key, credentials.secret_key) == ("testing-access", "testing-secret")
+def test_the_default_client_retries_a_refused_connection_briefly_then_gives_up() -> None:
+    store = build_s3_store(s3_settings(f"http://127.0.0.1:{unused_port()}", bucket="uploads"))
+    started = time.monotonic()
+    with pytest.raises(BlobStoreUnavailableError):
+        store.check()
+    assert time.monotonic() - started < S3Options().retry_timeout_s
 
 
 def test_build_blobstore_with_a_bucket_gives_s3_without_any_network() -> None:

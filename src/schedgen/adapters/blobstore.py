@@ -12,11 +12,12 @@ import re
 import tempfile
 import threading
 import time
-from collections.abc import Iterable, Iterator, Sequence
-from contextlib import contextmanager, suppress
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import contextmanager, nullcontext, suppress
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import IO, Any, Protocol
+from typing import IO, TYPE_CHECKING, Any, Protocol
 
 from schedgen.config import Settings
 from schedgen.errors import (
@@ -26,6 +27,9 @@ from schedgen.errors import (
     SchedgenError,
 )
 
+if TYPE_CHECKING:
+    from obstore.store import S3Config, S3Store
+
 log = logging.getLogger(__name__)
 
 KEY_PATTERN = re.compile(r"[A-Za-z0-9_.-]+(?:/[A-Za-z0-9_.-]+)*")  # relative, no empty segments
@@ -33,11 +37,9 @@ MAX_KEY_LENGTH = 1024  # S3's limit (keys are ASCII, so characters are bytes)
 MAX_SEGMENT_LENGTH = 255  # the file-name limit of common local file systems
 TEMP_MARKER = "~"  # never valid in a key, so an unfinished local write is never taken for a blob
 STALE_TEMP_S = 3600  # a local temporary file untouched this long belongs to a crashed write
-SPOOL_MEMORY_BYTES = 1024 * 1024  # an S3 upload larger than this is spooled to a temporary file
-NOT_FOUND_CODES = frozenset({"NoSuchKey", "NoSuchBucket", "NotFound", "404"})
 S3_DELETE_BATCH = 1000  # DeleteObjects takes at most this many keys
-
-S3Client = Any  # botocore builds client classes at run time; boto3-stubs would give the real type
+SPOOL_MEMORY_BYTES = 1024 * 1024  # an S3 upload larger than this is spooled to a temporary file
+LARGE_PUTS = 2  # S3 puts of bodies over SPOOL_MEMORY_BYTES in flight at once, per store
 
 
 class BlobStore(Protocol):
@@ -240,171 +242,234 @@ def _raise_unless_missing(exc: OSError) -> None:
 
 
 class S3BlobStore:
-    """Blobs as objects in one bucket (AWS S3, MinIO, moto); each put is a single atomic PutObject."""
+    """Blobs as objects in one bucket (AWS S3, MinIO, moto) through obstore; each put is one atomic PutObject.
 
-    def __init__(self, client: S3Client, bucket: str, *, page_size: int = 1000) -> None:
-        self.client = client
+    `store` is an ``obstore.store.S3Store`` for the bucket (see build_s3_store). obstore has no bucket
+    operations, so ensure_bucket creates a missing bucket through `create_bucket` (boto3, imported only then).
+    """
+
+    def __init__(
+        self,
+        store: S3Store,
+        bucket: str,
+        *,
+        create_bucket: Callable[[], None] | None = None,
+        page_size: int = 1000,
+    ) -> None:
+        self.store = store
         self.bucket = bucket
-        self.page_size = page_size  # keys per list_objects_v2 page (1000 is S3's maximum)
+        self.page_size = page_size  # keys handed over per listing batch
+        self._create_bucket = create_bucket
+        self._large_puts = threading.BoundedSemaphore(LARGE_PUTS)
 
     def put(self, key: str, chunks: Iterable[bytes], *, max_bytes: int) -> int:
         """Count the stream into a spooled temporary file, then send it with one PutObject.
 
-        Memory stays under SPOOL_MEMORY_BYTES; an oversized stream is refused before anything reaches
-        S3, so there is never a partial object or a multipart upload to abort.
+        An oversized stream is refused before anything reaches S3, and a single PutObject (never a
+        multipart upload) leaves no partial object and nothing to abort. The request needs the whole
+        body in memory (its hash is signed), so bodies over SPOOL_MEMORY_BYTES are sent at most
+        LARGE_PUTS at a time: many simultaneous large uploads cannot take the process's memory.
         """
+        import obstore
+
         validate_key(key)
         _check_limit(max_bytes)
         with tempfile.SpooledTemporaryFile(max_size=SPOOL_MEMORY_BYTES) as spool:
             size = _copy_limited(chunks, spool, max_bytes, key)
             spool.seek(0)
-            with _s3_errors("put", key):  # the body is seekable, so botocore can retry it
-                self.client.put_object(Bucket=self.bucket, Key=key, Body=spool, ContentLength=size)
+            with self._large_puts if size > SPOOL_MEMORY_BYTES else nullcontext():
+                body = spool.read()
+                with _s3_errors("put", key):
+                    obstore.put(self.store, key, body, use_multipart=False)
+                del body
         log.debug("stored %s (%d bytes)", key, size)
         return size
 
     def get(self, key: str) -> bytes:
-        """Download the whole object."""
+        """Download the whole object; a missing bucket is the store being unusable, not a missing blob."""
+        import obstore
+
         validate_key(key)
         with _s3_errors("get", key, not_found=True):
-            body = self.client.get_object(Bucket=self.bucket, Key=key)["Body"]
-            try:
-                data: bytes = body.read()
-            finally:
-                body.close()
+            data = bytes(obstore.get(self.store, key).bytes())
         log.debug("read %s (%d bytes)", key, len(data))
         return data
 
     def delete(self, key: str) -> None:
         """DeleteObject, which S3 already treats as idempotent."""
+        import obstore
+
         validate_key(key)
         with _s3_errors("delete", key):
-            self.client.delete_object(Bucket=self.bucket, Key=key)
+            obstore.delete(self.store, key)
         log.debug("deleted %s", key)
 
     def delete_many(self, keys: Sequence[str]) -> None:
         """DeleteObjects, up to 1,000 keys per call; any key S3 could not delete makes the call fail."""
+        import obstore
+
         for start in range(0, len(keys), S3_DELETE_BATCH):
             batch = [validate_key(key) for key in keys[start : start + S3_DELETE_BATCH]]
             with _s3_errors("delete", batch[0]):
-                reply = self.client.delete_objects(
-                    Bucket=self.bucket, Delete={"Objects": [{"Key": key} for key in batch], "Quiet": True}
-                )
-            if errors := reply.get("Errors"):
-                first = errors[0]
-                log.warning(
-                    "S3 refused to delete %d of %d keys (%s)", len(errors), len(batch), first.get("Code")
-                )
-                raise BlobStoreUnavailableError()
+                obstore.delete(self.store, batch)
             log.debug("deleted %d blobs", len(batch))
 
     def keys_older_than(self, cutoff: datetime) -> Iterator[str]:
-        """Page through list_objects_v2 and yield keys whose LastModified is before cutoff."""
+        """List the bucket (ListObjectsV2, paged) and yield keys whose LastModified is before cutoff."""
+        import obstore
+
         limit = _require_aware(cutoff)
-        paginator = self.client.get_paginator("list_objects_v2")
-        pages = paginator.paginate(Bucket=self.bucket, PaginationConfig={"PageSize": self.page_size})
         with _s3_errors("list", self.bucket):
-            for page in pages:
-                for item in page.get("Contents", ()):
-                    if item["LastModified"] < limit and is_valid_key(item["Key"]):
-                        yield item["Key"]
+            for batch in obstore.list(self.store, chunk_size=self.page_size):
+                for item in batch:
+                    if item["last_modified"] < limit and is_valid_key(item["path"]):
+                        yield item["path"]
 
     def check(self) -> None:
-        """HeadBucket: the endpoint answers, the credentials work and the bucket exists."""
+        """List an empty prefix: the endpoint answers, the credentials work and the bucket exists."""
+        import obstore
+
         with _s3_errors("check", self.bucket):
-            self.client.head_bucket(Bucket=self.bucket)
+            obstore.list_with_delimiter(self.store, prefix=PROBE_PREFIX)
 
     def ensure_bucket(self) -> None:
         """Create the bucket unless it exists already; safe to run at every start and concurrently."""
-        from botocore.exceptions import BotoCoreError, ClientError
-
         if self._bucket_exists():
             return
-        params: dict[str, Any] = {"Bucket": self.bucket}
-        region = self.client.meta.region_name
-        if region and region != "us-east-1":  # us-east-1 rejects an explicit location constraint
-            params["CreateBucketConfiguration"] = {"LocationConstraint": region}
-        try:
-            self.client.create_bucket(**params)
-        except ClientError as exc:
-            if _error_code(exc) not in {"BucketAlreadyOwnedByYou", "BucketAlreadyExists"}:
-                raise _unavailable("create bucket", self.bucket, exc) from exc
-            self.check()  # someone created it first: fine if we can use it
-            return
-        except BotoCoreError as exc:
-            raise _unavailable("create bucket", self.bucket, exc) from exc
-        log.info("created bucket %s", self.bucket)
+        if self._create_bucket is None:
+            log.warning("bucket %s does not exist and this store cannot create it", self.bucket)
+            raise BlobStoreUnavailableError()
+        self._create_bucket()
 
     def _bucket_exists(self) -> bool:
-        from botocore.exceptions import BotoCoreError, ClientError
+        import obstore
+        from obstore.exceptions import BaseError
 
         try:
-            self.client.head_bucket(Bucket=self.bucket)
-        except ClientError as exc:
-            if _error_code(exc) in NOT_FOUND_CODES:
+            obstore.list_with_delimiter(self.store, prefix=PROBE_PREFIX)
+        except (BaseError, OSError, RuntimeError, ValueError) as exc:
+            if _missing_bucket(exc):
                 return False
-            raise _unavailable("check", self.bucket, exc) from exc
-        except BotoCoreError as exc:
             raise _unavailable("check", self.bucket, exc) from exc
         return True
 
 
-def _error_code(exc: Any) -> str:
-    return str(exc.response.get("Error", {}).get("Code", ""))
+PROBE_PREFIX = "schedgen-probe/"  # listed to probe the bucket: nothing is ever stored under it
 
 
 @contextmanager
 def _s3_errors(operation: str, key: str, *, not_found: bool = False) -> Iterator[None]:
-    """Translate botocore errors; with not_found, a missing key becomes BlobNotFoundError."""
-    # botocore is imported only by S3 deployments: it costs ~20 MB of memory in every process otherwise.
-    from botocore.exceptions import BotoCoreError, ClientError
+    """Translate obstore errors; with not_found, a 404 becomes BlobNotFoundError."""
+    # obstore is imported only by S3 deployments (it loads a native library and an async runtime).
+    from obstore.exceptions import BaseError
 
     try:
         yield
-    except ClientError as exc:
-        if not_found and _error_code(exc) in {"NoSuchKey", "404"}:
+    except FileNotFoundError as exc:  # obstore's "not found" (HTTP 404)
+        if not_found and not _missing_bucket(exc):  # no bucket is not "no such blob": retry, do not fail
             raise BlobNotFoundError() from exc
         raise _unavailable(operation, key, exc) from exc
-    except BotoCoreError as exc:
+    except (BaseError, OSError, RuntimeError, ValueError) as exc:
         raise _unavailable(operation, key, exc) from exc
 
 
-def build_s3_client(
-    settings: Settings,
-    *,
-    connect_timeout_s: float = 3.0,
-    read_timeout_s: float = 10.0,
-    max_attempts: int = 3,
-) -> S3Client:
-    """A boto3 S3 client for settings: path-style addressing (MinIO), short timeouts, standard retries."""
-    import boto3  # only S3 deployments pay for importing boto3
-    from botocore.config import Config
+def _missing_bucket(exc: BaseException) -> bool:
+    """Whether S3 answered NoSuchBucket (obstore keeps the error body, with S3's code, in the message)."""
+    return "NoSuchBucket" in str(exc)
 
-    config = Config(
-        connect_timeout=connect_timeout_s,
-        read_timeout=read_timeout_s,
-        retries={"mode": "standard", "total_max_attempts": max_attempts},
-        s3={"addressing_style": "path"},
-        # Checksums only where S3 requires them (DeleteObjects): MinIO and other S3-compatible stores do
-        # not all accept botocore's newer default trailers, and the CRC costs CPU on every put and get.
-        request_checksum_calculation="when_required",
-        response_checksum_validation="when_required",
+
+@dataclass(frozen=True)
+class S3Options:
+    """Network behaviour of the S3 client: short timeouts, a few quick retries (the job layer retries too)."""
+
+    connect_timeout_s: float = 3.0
+    request_timeout_s: float = 10.0
+    max_retries: int = 2
+    retry_timeout_s: float = 15.0
+
+
+def build_s3_store(settings: Settings, options: S3Options | None = None) -> S3BlobStore:
+    """An S3BlobStore for the configured bucket: path-style addressing (MinIO), the settings' credentials
+    (or, without them, the AWS environment: variables, web identity, instance metadata); does no I/O."""
+    from obstore.store import S3Store  # only S3 deployments pay for the native library
+
+    if settings.s3_bucket is None:
+        raise ValueError("build_s3_store needs SCHEDGEN_S3_BUCKET")
+    options = options or S3Options()
+    config: S3Config = {"region": settings.s3_region, "virtual_hosted_style_request": False}
+    if settings.s3_endpoint_url is not None:
+        config["endpoint"] = settings.s3_endpoint_url
+    if settings.s3_access_key is not None and settings.s3_secret_key is not None:
+        config["access_key_id"] = settings.s3_access_key.get_secret_value()
+        config["secret_access_key"] = settings.s3_secret_key.get_secret_value()
+    store = S3Store(
+        settings.s3_bucket,
+        config=config,
+        client_options={
+            "connect_timeout": timedelta(seconds=options.connect_timeout_s),
+            "timeout": timedelta(seconds=options.request_timeout_s),
+            "allow_http": (settings.s3_endpoint_url or "").startswith("http://"),
+        },
+        retry_config={
+            "max_retries": options.max_retries,
+            "retry_timeout": timedelta(seconds=options.retry_timeout_s),
+            "backoff": {
+                "init_backoff": timedelta(milliseconds=100),
+                "max_backoff": timedelta(seconds=2),
+                "base": 2,
+            },
+        },
     )
+    return S3BlobStore(store, settings.s3_bucket, create_bucket=lambda: create_bucket(settings, options))
+
+
+def create_bucket(settings: Settings, options: S3Options | None = None) -> None:
+    """Create the configured bucket (with a LocationConstraint outside us-east-1) unless it exists.
+
+    obstore has no bucket operations, so this one call uses boto3, imported here only: a process that
+    finds its bucket in place never loads it.
+    """
+    import boto3
+    from botocore.config import Config
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    options = options or S3Options()
+    bucket = settings.s3_bucket
     access_key, secret_key = settings.s3_access_key, settings.s3_secret_key
-    return boto3.session.Session().client(  # a session of its own: nothing shared with boto3's default
+    client = boto3.session.Session().client(
         "s3",
         endpoint_url=settings.s3_endpoint_url,
         region_name=settings.s3_region,
-        aws_access_key_id=access_key.get_secret_value() if access_key else None,  # None: AWS's own chain
+        aws_access_key_id=access_key.get_secret_value() if access_key else None,
         aws_secret_access_key=secret_key.get_secret_value() if secret_key else None,
-        config=config,
+        config=Config(
+            connect_timeout=options.connect_timeout_s,
+            read_timeout=options.request_timeout_s,
+            retries={"mode": "standard", "total_max_attempts": options.max_retries + 1},
+            s3={"addressing_style": "path"},
+        ),
     )
+    params: dict[str, Any] = {"Bucket": bucket}
+    if settings.s3_region != "us-east-1":  # us-east-1 rejects an explicit location constraint
+        params["CreateBucketConfiguration"] = {"LocationConstraint": settings.s3_region}
+    try:
+        client.create_bucket(**params)
+    except ClientError as exc:
+        code = str(exc.response.get("Error", {}).get("Code", ""))
+        if code not in {"BucketAlreadyOwnedByYou", "BucketAlreadyExists"}:
+            raise _unavailable("create bucket", str(bucket), exc) from exc
+        return  # someone created it first: fine
+    except BotoCoreError as exc:
+        raise _unavailable("create bucket", str(bucket), exc) from exc
+    finally:
+        client.close()
+    log.info("created bucket %s", bucket)
 
 
 def build_blobstore(settings: Settings) -> BlobStore:
     """S3 when a bucket is configured, else files under <data_dir>/blobs; does no I/O."""
     if settings.uses_s3 and settings.s3_bucket is not None:
-        return S3BlobStore(build_s3_client(settings), settings.s3_bucket)
+        return build_s3_store(settings)
     if settings.s3_endpoint_url is not None:
         log.warning("SCHEDGEN_S3_ENDPOINT_URL is set but SCHEDGEN_S3_BUCKET is not: storing blobs locally")
     return LocalBlobStore(settings.data_dir / "blobs")
