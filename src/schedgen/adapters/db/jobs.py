@@ -329,9 +329,13 @@ def delete_jobs(session: Session, ids: Collection[str]) -> int:
 
 
 def owner_bytes(session: Session, owner: str) -> int:
-    """Bytes of the owner's uploads still stored (jobs that still have a blob)."""
+    """Bytes of the owner's uploads still stored (jobs that still have a blob); runs for every upload."""
+    return int(session.execute(_owner_bytes_stmt(), {"p_owner": owner}).scalar_one())
+
+
+@functools.cache
+def _owner_bytes_stmt() -> sa.Select[Any]:
     jobs = jobs_table()
-    stmt = sa.select(sa.func.coalesce(sa.func.sum(jobs.c.size), 0)).where(
-        jobs.c.owner == owner, jobs.c.blob_key.is_not(None)
+    return sa.select(sa.func.coalesce(sa.func.sum(jobs.c.size), 0)).where(
+        jobs.c.owner == sa.bindparam("p_owner"), jobs.c.blob_key.is_not(None)
     )
-    return int(session.execute(stmt).scalar_one())
