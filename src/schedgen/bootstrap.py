@@ -19,6 +19,7 @@ from schedgen.adapters.db.engine import (
     session_factory,
     wait_for_database,
 )
+from schedgen.adapters.db.revision import is_at_head
 from schedgen.adapters.google_auth import GoogleOAuth
 from schedgen.adapters.google_calendar import GoogleCalendarClient
 from schedgen.adapters.google_sessions import build_session_store
@@ -75,7 +76,7 @@ def build(
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     engine = build_engine(settings)
     wait_for_database(engine, settings.db_connect_retries, settings.db_connect_retry_delay_s)
-    if migrate if migrate is not None else settings.database_url is None:
+    if (migrate if migrate is not None else settings.database_url is None) and not is_at_head(engine):
         from schedgen.adapters.db.migrate import upgrade  # Alembic is only loaded when migrating
 
         upgrade(engine)

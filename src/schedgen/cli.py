@@ -13,7 +13,7 @@ import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
-from typing import NoReturn
+from typing import TYPE_CHECKING, NoReturn
 
 import click
 
@@ -26,6 +26,9 @@ from schedgen.rendering.ics import CalendarOptions
 from schedgen.rendering.table import render_table
 from schedgen.services.calendars import build_calendar, chosen_events, terms_for
 from schedgen.services.timetables import read_timetable
+
+if TYPE_CHECKING:
+    from schedgen.config import Settings
 
 EXIT_INTERNAL = 1
 EXIT_USAGE = 2
@@ -312,6 +315,8 @@ def serve(host: str | None, port: int | None, processes: int) -> None:
 
     limit_malloc_arenas()  # before any thread starts: ~10 MiB less resident memory under load
     settings = Settings()
+    if settings.embedded:
+        _migrate_in_child(settings)
     overrides = {k: v for k, v in (("host", host), ("port", port)) if v is not None}
     settings = settings.model_copy(update=overrides)
     configure_logging(settings)
@@ -334,6 +339,27 @@ def serve(host: str | None, port: int | None, processes: int) -> None:
     uvicorn.run(
         create_app(settings), host=settings.host, port=settings.port, log_level="warning", log_config=None
     )
+
+
+def _migrate_in_child(settings: Settings) -> None:
+    """Bring the embedded database up to date in a short-lived `schedgen db upgrade` process, so the server
+    never loads Alembic (about 8 MiB it would keep for its whole life); nothing to do if it is at head."""
+    import subprocess
+
+    from schedgen.adapters.db.engine import build_engine
+    from schedgen.adapters.db.revision import is_at_head
+
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    engine = build_engine(settings)
+    try:
+        current = is_at_head(engine)
+    finally:
+        engine.dispose()
+    if current:
+        return
+    done = subprocess.run([sys.executable, "-m", "schedgen.cli", "db", "upgrade"], check=False)
+    if done.returncode != 0:
+        _fail("could not migrate the embedded database (see the messages above)", EXIT_INTERNAL)
 
 
 @main.command()
@@ -382,6 +408,8 @@ def db_upgrade() -> None:
     from schedgen.adapters.db.migrate import upgrade
     from schedgen.config import Settings
 
+    from sqlalchemy.exc import DBAPIError
+
     settings = Settings()
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     engine = build_engine(settings)
@@ -390,6 +418,8 @@ def db_upgrade() -> None:
         upgrade(engine)
     except SchedgenError as exc:
         _fail(f"{exc.message} [{exc.code}]", EXIT_INTERNAL)
+    except DBAPIError as exc:  # e.g. the embedded file is not a SQLite database
+        _fail(f"cannot migrate the database: {exc.orig}", EXIT_INTERNAL)
     finally:
         engine.dispose()
     click.echo("database is up to date", err=True)
@@ -476,3 +506,7 @@ def admin_blocked() -> None:
     assert isinstance(blocks, list)
     for block in blocks:
         click.echo(f"{block.ip}\t{dt.datetime.fromtimestamp(block.until, dt.UTC).isoformat()}")
+
+
+if __name__ == "__main__":  # `python -m schedgen.cli`, as the embedded server runs its migration
+    main()

@@ -30,6 +30,7 @@ from schedgen.adapters.db.engine import (
     wait_for_database,
 )
 from schedgen.adapters.db.migrate import alembic_config, current, head, upgrade
+from schedgen.adapters.db.revision import HEAD_REVISION, database_revision, is_at_head
 from schedgen.adapters.db.tables import Base
 from schedgen.config import Settings
 from schedgen.domain.jobs import Job, JobPriority, JobStatus, NewJob, QueueCounts
@@ -204,6 +205,28 @@ def test_migrations_are_idempotent_and_reversible(db: Db) -> None:
     assert not sa.inspect(db.engine).has_table("timetables")
     upgrade(db.engine)
     assert current(db.engine) == "0003"
+
+
+def test_the_revision_read_without_alembic_follows_the_migrations(db: Db) -> None:
+    assert head() == HEAD_REVISION  # move HEAD_REVISION with every new migration
+    assert database_revision(db.engine) == current(db.engine) == HEAD_REVISION
+    assert is_at_head(db.engine)
+    with db.engine.begin() as conn:
+        command.downgrade(alembic_config(conn), "0002")
+    assert database_revision(db.engine) == "0002"
+    assert not is_at_head(db.engine)
+    with db.engine.begin() as conn:
+        command.downgrade(alembic_config(conn), "base")
+    assert database_revision(db.engine) is None
+    upgrade(db.engine)
+    assert is_at_head(db.engine)
+
+
+def test_a_database_never_migrated_has_no_revision(sqlite_url: str) -> None:
+    engine = build_engine(Settings(database_url=sqlite_url))
+    assert database_revision(engine) is None
+    assert not is_at_head(engine)
+    engine.dispose()
 
 
 def test_upgrade_accepts_a_url(sqlite_url: str) -> None:
