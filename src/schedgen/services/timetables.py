@@ -4,9 +4,12 @@ from __future__ import annotations
 
 from schedgen.adapters.sandbox import parse_limited
 from schedgen.domain.events import Timetable
-from schedgen.parsing.api import parse_pdf
 
 
 def read_timetable(data: bytes, *, isolated: bool = True) -> Timetable:
     """Parse PDF bytes; isolated runs the parser in a child process with time and memory limits."""
-    return parse_limited(data) if isolated else parse_pdf(data)
+    if isolated:
+        return parse_limited(data)
+    from schedgen.parsing.api import parse_pdf  # PDFium (4.5 MiB) loads only where a parse runs
+
+    return parse_pdf(data)
