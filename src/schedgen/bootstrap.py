@@ -91,7 +91,11 @@ def build(
     # parses); worker start-up warms it.
     zygote = None
     if parse is None:
-        zygote = ParseZygote(timeout_s=settings.parse_timeout_s, memory_bytes=settings.parse_memory_bytes)
+        zygote = ParseZygote(
+            timeout_s=settings.parse_timeout_s,
+            memory_bytes=settings.parse_memory_bytes,
+            nice=settings.parse_nice,
+        )
         parse = zygote.parse
     metrics = metrics_for_process()  # built once per process (multiprocess files are per pid)
     metrics.instrument_engine(engine)

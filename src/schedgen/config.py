@@ -46,6 +46,7 @@ class Settings(BaseSettings):
     job_timeout_s: float = 300.0  # a job running longer is stopped and failed
     parse_timeout_s: float = 5.0  # one parse, in its sandbox
     parse_memory_bytes: int = 512 * MIB
+    parse_nice: int = Field(default=10, ge=0, le=19)  # parses yield the CPU to requests on a shared host
     job_max_retries: int = 3
     job_min_backoff_ms: int = 5_000
     job_max_backoff_ms: int = 60_000

@@ -17,6 +17,27 @@ def echo(data: bytes) -> Timetable:
     return Timetable(Kind.TESTS, (), warnings=(ParseWarning(1, "note", f"{len(data)}:{os.getpid()}"),))
 
 
+_calls = 0  # calls of count_calls and exit_on_first_call in this process, and in the process it forked from
+
+
+def count_calls(data: bytes) -> Timetable:
+    """Like echo, with the number of calls made in this process so far (a forked child counts on)."""
+    global _calls  # noqa: PLW0603 - the state under test is this process's
+    _calls += 1
+    return Timetable(
+        Kind.TESTS, (), warnings=(ParseWarning(1, "note", f"{len(data)}:{os.getpid()}:{_calls}"),)
+    )
+
+
+def exit_on_first_call(data: bytes) -> Timetable:
+    """Raise SystemExit on the first call in a process (and its forks); echo after that."""
+    global _calls  # noqa: PLW0603 - the state under test is this process's
+    _calls += 1
+    if _calls == 1:
+        raise SystemExit(1)
+    return echo(data)
+
+
 def refuse(data: bytes) -> Timetable:
     """Raise a parse error with its page and row."""
     error = NotTimetableError()
@@ -46,3 +67,8 @@ def crash(data: bytes) -> Timetable:
     """Die of a segmentation fault, as a crash in the PDF library would."""
     os.kill(os.getpid(), signal.SIGSEGV)
     return echo(data)
+
+
+def niceness(data: bytes) -> Timetable:
+    """A timetable whose one warning carries this process's CPU niceness."""
+    return Timetable(Kind.TESTS, (), warnings=(ParseWarning(1, "note", str(os.nice(0))),))

@@ -1,4 +1,5 @@
-"""Process-wide memory settings for long-running service processes (glibc's malloc arenas)."""
+"""Process-wide memory settings for long-running service processes (glibc's malloc arenas, the parse
+zygote's heap)."""
 
 from __future__ import annotations
 
@@ -10,6 +11,10 @@ log = logging.getLogger(__name__)
 
 M_ARENA_MAX = -8  # glibc mallopt parameter: the most malloc arenas a process may create
 SERVICE_ARENAS = 2  # glibc's default is 8 per core: threads that free memory in their own arena keep it
+_MALLOC_OVERHEAD = ctypes.sizeof(ctypes.c_size_t)  # glibc's chunk header beyond the bytes asked for
+_HOLD_LARGEST = 1 << 20  # the largest free heap chunk looked for (glibc mmaps larger blocks)
+_HOLD_SMALLEST = 32  # glibc's smallest chunk on 64-bit
+_MALLINFO2_FIELDS = "arena ordblks smblks hblks hblkhd usmblks fsmblks uordblks fordblks keepcost"
 
 
 def limit_malloc_arenas(arenas: int = SERVICE_ARENAS) -> bool:
@@ -28,3 +33,46 @@ def limit_malloc_arenas(arenas: int = SERVICE_ARENAS) -> bool:
     if done:
         log.debug("malloc arenas limited to %d", arenas)
     return done
+
+
+class _MallInfo2(ctypes.Structure):
+    """glibc's ``struct mallinfo2`` (2.33 and later): the main arena's counters in bytes."""
+
+    _fields_ = [(name, ctypes.c_size_t) for name in _MALLINFO2_FIELDS.split()]
+
+
+def hold_free_heap_chunks() -> list[int]:
+    """Allocate glibc's free heap chunks and keep them, so children allocate from the top of the heap.
+
+    Imports and the warm-up leave free chunks all over the heap. A child that reuses one writes to it and
+    to its neighbours in glibc's bin lists, each on a page shared with the zygote, so each write costs a
+    copy-on-write fault; memory from the top of the heap is contiguous. The chunks' pages are returned to
+    the system first (``malloc_trim``), so holding them costs address space, not memory. Returns the
+    chunks held (none where the C library is not glibc 2.33 or later).
+    """
+    try:
+        libc = ctypes.CDLL(None)
+        mallinfo2, malloc, free, trim = libc.mallinfo2, libc.malloc, libc.free, libc.malloc_trim
+    except (OSError, AttributeError):
+        return []
+    trim.argtypes = [ctypes.c_size_t]
+    trim(0)
+    mallinfo2.restype = _MallInfo2
+    malloc.restype, malloc.argtypes = ctypes.c_void_p, [ctypes.c_size_t]
+    free.argtypes = [ctypes.c_void_p]
+    held: list[int] = []
+    size = _HOLD_LARGEST
+    while size >= _HOLD_SMALLEST:
+        before = mallinfo2()
+        if before.fordblks - before.keepcost < size:  # no free chunk this big outside the top chunk
+            size //= 2
+            continue
+        chunk = malloc(size - _MALLOC_OVERHEAD)
+        after = mallinfo2()
+        fresh = (after.keepcost, after.arena, after.hblks) != (before.keepcost, before.arena, before.hblks)
+        if chunk and not fresh:  # a free chunk, from glibc's bins or its per-thread cache
+            held.append(chunk)
+        else:  # carved from the top chunk (it shrank, or the heap grew) or a new mapping: look smaller
+            free(chunk)
+            size //= 2
+    return held

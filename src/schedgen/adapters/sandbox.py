@@ -180,9 +180,12 @@ def _lower_limit(which: int, soft: int, hard: int) -> None:
 
 def _address_space() -> int:
     """Bytes of address space this process maps now (0 where /proc is missing)."""
-    try:
-        with open("/proc/self/statm", "rb") as statm:
-            pages = int(statm.read().split()[0])
+    try:  # os-level calls, not open(): a file object touches more shared pages in a fresh child
+        fd = os.open("/proc/self/statm", os.O_RDONLY | os.O_CLOEXEC)
+        try:
+            pages = int(os.read(fd, 256).split()[0])
+        finally:
+            os.close(fd)
     except (OSError, ValueError, IndexError):
         return 0
     return pages * resource.getpagesize()
@@ -193,9 +196,14 @@ def _max_fds() -> int:
     return soft if soft != resource.RLIM_INFINITY else 1 << 20
 
 
-def send_reply(fd: int, reply: Reply) -> None:
+def encode_reply(reply: Reply) -> bytes:
+    """The reply as sent: its length, then its pickle."""
     payload = pickle.dumps(reply, protocol=pickle.HIGHEST_PROTOCOL)
-    view = memoryview(_HEADER.pack(len(payload)) + payload)
+    return _HEADER.pack(len(payload)) + payload
+
+
+def send_reply(fd: int, reply: Reply) -> None:
+    view = memoryview(encode_reply(reply))
     while view:
         view = view[os.write(fd, view) :]
 
@@ -360,6 +368,7 @@ __all__ = [
     "DEFAULT_MEMORY_BYTES",
     "DEFAULT_TIMEOUT_S",
     "apply_limits",
+    "encode_reply",
     "interpret_reply",
     "parse_limited",
     "reply_complete",

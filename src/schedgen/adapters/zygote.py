@@ -14,6 +14,13 @@ Per parse the caller makes two socket pairs and passes one end of each to the zy
 A complete reply is returned at once; otherwise the wait status decides the error, exactly as in
 ``sandbox.interpret_reply``. The zygote exits when its control socket closes (the caller closed it or died),
 and a caller that finds it dead starts a new one. Linux only (SOCK_SEQPACKET, pidfd).
+
+Before serving, the zygote warms up: it runs the target over small built-in PDFs (one per UP layout, fonts
+and encodings as UP exports them) and encodes the replies, so pdfium's one-off work (the system font
+scan, loaded fonts, resolved symbols) and Python's (specialised bytecode, caches) is done once and shared
+with every child instead of redone in each. A warm-up that fails is logged and the zygote serves anyway.
+Then it holds the heap's free chunks (see ``hold_free_heap_chunks``), so children allocate fresh memory
+instead of writing all over the shared heap.
 """
 
 from __future__ import annotations
@@ -33,6 +40,7 @@ from collections.abc import Callable
 from importlib import import_module
 from typing import NoReturn, cast
 
+from schedgen.adapters.memory import hold_free_heap_chunks
 from schedgen.adapters.sandbox import (
     DEFAULT_MEMORY_BYTES,
     DEFAULT_TIMEOUT_S,
@@ -42,6 +50,7 @@ from schedgen.adapters.sandbox import (
     run_target,
     send_reply,
 )
+from schedgen.adapters.zygote_warmup import warm_up_target
 from schedgen.domain.events import Timetable
 from schedgen.errors import ParseLimitError, SchedgenError
 
@@ -65,12 +74,20 @@ class ParseZygote:
         timeout_s: float = DEFAULT_TIMEOUT_S,
         memory_bytes: int = DEFAULT_MEMORY_BYTES,
         target: str = DEFAULT_TARGET,
+        warm_up: bool = True,
+        nice: int = 0,
     ) -> None:
         if timeout_s <= 0 or memory_bytes <= 0:
             raise ValueError("timeout_s and memory_bytes must be positive")
+        if not 0 <= nice <= 19:
+            raise ValueError("nice must be between 0 and 19")
         self.timeout_s = timeout_s
         self.memory_bytes = memory_bytes
         self.target = target
+        self.warm_up = warm_up  # False only for targets that must not run in the zygote (tests' runaways)
+        self.nice = (
+            nice  # the zygote's (and so every parse's) CPU niceness: requests of the service come first
+        )
         self._lock = threading.Lock()
         self._process: subprocess.Popen[bytes] | None = None
         self._control: socket.socket | None = None
@@ -84,7 +101,7 @@ class ParseZygote:
             self._ensure_started()
 
     def close(self) -> None:
-        """Stop the helper: it exits when its control socket closes; children in flight finish alone."""
+        """Stop the helper: when its control socket closes it kills any child still parsing, and exits."""
         with self._lock:
             self._closed = True
             self._stop()
@@ -105,7 +122,8 @@ class ParseZygote:
         try:
             env = dict(os.environ, PYTHONPATH=os.pathsep.join(p for p in sys.path if p))
             self._process = subprocess.Popen(
-                [sys.executable, "-m", __name__, str(theirs.fileno()), self.target],
+                [sys.executable, "-m", __name__, str(theirs.fileno()), self.target]
+                + [str(int(self.warm_up)), str(self.nice)],
                 pass_fds=(theirs.fileno(),),
                 stdin=subprocess.DEVNULL,
                 env=env,
@@ -243,8 +261,14 @@ def _read_status(sock: socket.socket, deadline: float) -> int | None:
 # --- the zygote process ------------------------------------------------------------------------------------
 
 
-def serve(control_fd: int, target: Callable[[bytes], Timetable]) -> None:
+def serve(
+    control_fd: int, target: Callable[[bytes], Timetable], *, warm_up: bool = False, nice: int = 0
+) -> None:
     """The zygote's loop: fork a child per request, report each child's wait status, exit on EOF."""
+    if warm_up:
+        warm_up_target(target)
+    if nice:
+        os.nice(nice)  # inherited by every child: parses yield the CPU to the service's requests
     _Zygote(socket.socket(fileno=control_fd), target).run()
 
 
@@ -257,8 +281,11 @@ class _Zygote:
         self.children: dict[int, tuple[int, socket.socket]] = {}  # pidfd -> (pid, status socket)
         self.poller = select.poll()
         self.poller.register(control, select.POLLIN)
+        self.held_chunks: list[int] = []  # free heap chunks taken out of the children's way, never freed
 
     def run(self) -> None:
+        gc.collect()  # leave no garbage from imports and warm-up to be frozen for good
+        self.held_chunks = hold_free_heap_chunks()
         gc.freeze()  # what is imported now is shared with every child and never collected there
         while True:
             for fd, _ in self.poller.poll():
@@ -266,8 +293,9 @@ class _Zygote:
                     self._report(fd)
                     continue
                 message, fds, _, _ = socket.recv_fds(self.control, _REQUEST.size, 2)
-                if not message:
-                    return  # the caller closed the control socket or died
+                if not message:  # the caller closed the control socket or died: nobody wants the results
+                    self._kill_children()
+                    return
                 self._start_child(message, fds)
 
     def _start_child(self, message: bytes, fds: list[int]) -> None:
@@ -284,6 +312,14 @@ class _Zygote:
         pidfd = os.pidfd_open(pid)
         self.children[pidfd] = (pid, socket.socket(fileno=status_fd))
         self.poller.register(pidfd, select.POLLIN)
+
+    def _kill_children(self) -> None:
+        for pidfd, (pid, status_sock) in self.children.items():
+            signal.pidfd_send_signal(pidfd, signal.SIGKILL)
+            os.waitpid(pid, 0)
+            os.close(pidfd)
+            status_sock.close()
+        self.children.clear()
 
     def _report(self, pidfd: int) -> None:
         pid, status_sock = self.children.pop(pidfd)
@@ -339,9 +375,10 @@ def _load_target(spec: str) -> Callable[[bytes], Timetable]:
 
 
 def main(argv: list[str]) -> None:  # pragma: no cover - the zygote's entry point
-    """``python -m schedgen.adapters.zygote CONTROL_FD TARGET``."""
+    """``python -m schedgen.adapters.zygote CONTROL_FD TARGET [WARM_UP [NICE]]`` (WARM_UP 1 or 0)."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the caller decides when the zygote ends
-    serve(int(argv[0]), _load_target(argv[1]))
+    nice = int(argv[3]) if len(argv) > 3 else 0
+    serve(int(argv[0]), _load_target(argv[1]), warm_up=argv[2:3] == ["1"], nice=nice)
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import ctypes
+import json
 import os
 import select
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -13,7 +16,10 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 
 from schedgen import errors
+from schedgen.adapters import zygote_warmup
 from schedgen.adapters.zygote import ParseZygote
+from schedgen.adapters.zygote_warmup import sample_pdfs
+from schedgen.domain.events import Kind
 from schedgen.parsing.api import parse_pdf
 from tests.support import hostile
 from tests.support.waiting import wait_for
@@ -22,8 +28,8 @@ SHORT_TIMEOUT_S = 0.5
 TARGETS = "tests.support.zygote_targets"
 
 
-def _zygote(target: str, **kwargs: float) -> ParseZygote:
-    return ParseZygote(target=f"{TARGETS}:{target}", **kwargs)  # type: ignore[arg-type]
+def _zygote(target: str, *, warm_up: bool = True, **kwargs: float) -> ParseZygote:
+    return ParseZygote(target=f"{TARGETS}:{target}", warm_up=warm_up, **kwargs)  # type: ignore[arg-type]
 
 
 @pytest.fixture
@@ -64,6 +70,73 @@ def test_a_real_timetable_parses_as_in_process() -> None:
         zygote.close()
 
 
+def test_a_warmed_zygote_parses_the_real_pdfs_as_in_process(real_pdfs: dict[str, bytes]) -> None:
+    warm, cold = ParseZygote(), ParseZygote(warm_up=False)
+    try:
+        for data in real_pdfs.values():
+            expected = parse_pdf(data)
+            assert warm.parse(data) == expected
+            assert cold.parse(data) == expected
+    finally:
+        warm.close()
+        cold.close()
+
+
+def test_the_warm_up_samples_are_clean_timetables_of_every_kind() -> None:
+    """The warm-up only helps if the samples go through the whole parser, as a real timetable does."""
+    parsed = [parse_pdf(data) for data in sample_pdfs()]
+    assert [t.kind for t in parsed] == [Kind.LECTURES, Kind.TESTS, Kind.EXAMS]
+    assert all(t.events and not t.warnings for t in parsed)
+
+
+def test_children_inherit_the_warm_up_run_in_the_zygote() -> None:
+    warm, cold = _zygote("count_calls"), _zygote("count_calls", warm_up=False)
+    try:
+        warm_calls = warm.parse(b"x").warnings[0].text.split(":")[2]
+        cold_calls = cold.parse(b"x").warnings[0].text.split(":")[2]
+    finally:
+        warm.close()
+        cold.close()
+    samples = len(sample_pdfs())
+    assert (int(cold_calls), int(warm_calls)) == (1, 1 + samples * zygote_warmup._WARM_UP_ROUNDS)
+
+
+def test_a_failed_warm_up_does_not_stop_the_zygote() -> None:
+    zygote = _zygote("exit_on_first_call")  # the warm-up makes the first call, in the zygote
+    try:
+        first, second = zygote.parse(b"abc"), zygote.parse(b"de")
+    finally:
+        zygote.close()
+    assert [t.warnings[0].text.split(":")[0] for t in (first, second)] == ["3", "2"]
+
+
+HOLD_SCRIPT = """
+import ctypes, json
+from schedgen.adapters.memory import _MallInfo2, hold_free_heap_chunks
+libc = ctypes.CDLL(None)
+libc.mallinfo2.restype = _MallInfo2
+blocks = [bytearray(size) for size in range(1000, 200_000, 1500)]  # glibc malloc, not Python's pools
+del blocks[::2]  # free chunks between live ones
+before = libc.mallinfo2()
+held = hold_free_heap_chunks()
+after = libc.mallinfo2()
+print(json.dumps([before.fordblks - before.keepcost, after.fordblks - after.keepcost, len(held)]))
+"""
+
+
+def test_holding_free_heap_chunks_leaves_the_heap_no_free_chunk_but_its_top() -> None:
+    if not hasattr(ctypes.CDLL(None), "mallinfo2"):
+        pytest.skip("not glibc 2.33 or later")
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join(p for p in sys.path if p))
+    out = subprocess.run(
+        [sys.executable, "-c", HOLD_SCRIPT], env=env, capture_output=True, text=True, check=True
+    )
+    free_before, free_after, held = json.loads(out.stdout)
+    assert free_before > 1_000_000  # the freed blocks, outside the top chunk
+    assert free_after < 4096  # taken out of the way: a child allocates from the top
+    assert held > 0
+
+
 def test_every_parse_runs_in_a_fresh_child_of_the_zygote(echo: ParseZygote) -> None:
     first = echo.parse(b"x" * 10)
     second = echo.parse(b"y" * 100_000)
@@ -95,7 +168,8 @@ def test_a_parse_error_keeps_its_code_page_and_row() -> None:
 
 @pytest.mark.parametrize("target", ["sleep_forever", "spin", "allocate", "crash"])
 def test_a_runaway_parse_is_stopped_with_parse_limit_exceeded(target: str) -> None:
-    zygote = _zygote(target, timeout_s=SHORT_TIMEOUT_S, memory_bytes=64 * 1024 * 1024)
+    # No warm-up: it runs the target in the zygote itself, where nothing limits it.
+    zygote = _zygote(target, warm_up=False, timeout_s=SHORT_TIMEOUT_S, memory_bytes=64 * 1024 * 1024)
     try:
         started = time.monotonic()
         with pytest.raises(errors.ParseLimitError):
@@ -129,6 +203,44 @@ def test_close_stops_the_zygote(echo: ParseZygote) -> None:
     assert _wait_exit(pid, 5)
     with pytest.raises(RuntimeError):
         echo.parse(b"x")
+
+
+def test_parses_run_at_the_niceness_given(echo: ParseZygote) -> None:
+    base = os.nice(0)
+    polite = _zygote("niceness", nice=7)
+    try:
+        assert polite.parse(b"x").warnings[0].text == str(min(19, base + 7))
+    finally:
+        polite.close()
+    plain = _zygote("niceness")
+    try:
+        assert plain.parse(b"x").warnings[0].text == str(base)
+    finally:
+        plain.close()
+    with pytest.raises(ValueError, match="nice"):
+        ParseZygote(nice=20)
+
+
+def test_a_child_still_parsing_is_killed_when_the_zygote_is_told_to_stop() -> None:
+    zygote = _zygote("sleep_forever", warm_up=False, timeout_s=60)
+    errors: list[BaseException] = []
+
+    def parse() -> None:
+        try:
+            zygote.parse(b"%PDF-")
+        except BaseException as exc:
+            errors.append(exc)
+
+    worker = threading.Thread(target=parse)
+    worker.start()
+    wait_for(lambda: zygote.pid is not None and bool(_children_of(zygote.pid)), timeout=30)
+    assert zygote.pid is not None
+    (child,) = _children_of(zygote.pid)
+    zygote.close()
+    assert _wait_exit(child, 10)  # long before its own 60 s limit
+    worker.join(timeout=10)
+    assert not worker.is_alive()
+    assert errors
 
 
 def test_the_zygote_exits_when_its_owner_dies() -> None:
