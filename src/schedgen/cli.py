@@ -404,11 +404,11 @@ def db() -> None:
 @db.command("upgrade")
 def db_upgrade() -> None:
     """Apply all migrations to SCHEDGEN_DATABASE_URL (or the embedded SQLite file)."""
+    from sqlalchemy.exc import DBAPIError
+
     from schedgen.adapters.db.engine import build_engine, wait_for_database
     from schedgen.adapters.db.migrate import upgrade
     from schedgen.config import Settings
-
-    from sqlalchemy.exc import DBAPIError
 
     settings = Settings()
     settings.data_dir.mkdir(parents=True, exist_ok=True)

@@ -122,8 +122,7 @@ class ParseZygote:
         try:
             env = dict(os.environ, PYTHONPATH=os.pathsep.join(p for p in sys.path if p))
             self._process = subprocess.Popen(
-                [sys.executable, "-m", __name__, str(theirs.fileno()), self.target]
-                + [str(int(self.warm_up)), str(self.nice)],
+                [sys.executable, "-m", __name__, str(theirs.fileno()), self.target, *self._flags()],
                 pass_fds=(theirs.fileno(),),
                 stdin=subprocess.DEVNULL,
                 env=env,
@@ -138,6 +137,9 @@ class ParseZygote:
         self._control = ours
         log.info("parse zygote started (pid %d)", self._process.pid)
         return ours
+
+    def _flags(self) -> list[str]:
+        return [str(int(self.warm_up)), str(self.nice)]
 
     def _stop(self) -> None:
         control, process = self._control, self._process
