@@ -334,10 +334,16 @@ def serve(host: str | None, port: int | None, processes: int) -> None:
             workers=processes,
             log_level="warning",
             log_config=None,
+            proxy_headers=False,  # forwarded headers are ours to judge (SCHEDGEN_TRUSTED_PROXIES), not uvicorn's
         )
         return
     uvicorn.run(
-        create_app(settings), host=settings.host, port=settings.port, log_level="warning", log_config=None
+        create_app(settings),
+        host=settings.host,
+        port=settings.port,
+        log_level="warning",
+        log_config=None,
+        proxy_headers=False,
     )
 
 

@@ -1,12 +1,21 @@
-"""`schedgen serve` (embedded) migrates its database in a child process: the server never loads Alembic."""
+"""`schedgen serve` (embedded), the README's main command: migration in a child process (the server never loads
+Alembic), and forwarded headers judged by schedgen alone."""
 
 from __future__ import annotations
 
+import json
 import os
+import socket
 import subprocess
 import sys
 import textwrap
+import urllib.error
+import urllib.request
 from pathlib import Path
+
+import pytest
+
+from tests.support.waiting import wait_for
 
 SCRIPT = textwrap.dedent(
     """
@@ -60,3 +69,45 @@ def test_a_failed_migration_stops_the_server_with_a_plain_message(tmp_path: Path
     assert done.returncode != 0
     assert "Traceback" not in done.stderr
     assert "cannot migrate the database: file is not a database" in done.stderr
+
+
+def test_the_server_judges_forwarded_headers_itself_not_uvicorn(tmp_path: Path) -> None:
+    """uvicorn would believe X-Forwarded-For from 127.0.0.1; only SCHEDGEN_TRUSTED_PROXIES may say who is trusted."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SCHEDGEN_")}
+    env.update(SCHEDGEN_DATA_DIR=str(tmp_path / "data"), SCHEDGEN_LOG_LEVEL="INFO")
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    log = tmp_path / "serve.log"
+    with log.open("wb") as out:
+        server = subprocess.Popen(
+            [sys.executable, "-m", "schedgen.cli", "serve", "--port", str(port)],
+            env=env,
+            stdout=out,
+            stderr=out,
+        )
+    try:
+        base = f"http://127.0.0.1:{port}"
+        wait_for(lambda: server.poll() is not None or _answers(f"{base}/health"), timeout=60)
+        assert server.poll() is None, log.read_text()[-3000:]
+        request = urllib.request.Request(
+            f"{base}/api/jobs/no-such-job", headers={"X-Forwarded-For": "203.0.113.9"}
+        )
+        with pytest.raises(urllib.error.HTTPError) as answer:
+            urllib.request.urlopen(request, timeout=10)
+        assert answer.value.code == 404
+        answer.value.close()
+        wait_for(lambda: b"/api/jobs/no-such-job" in log.read_bytes(), timeout=10)
+    finally:
+        server.terminate()
+        server.wait(timeout=15)
+    lines = [json.loads(line) for line in log.read_text().splitlines() if "/api/jobs/no-such-job" in line]
+    assert [line["ip"] for line in lines] == ["127.0.0.1"]
+
+
+def _answers(url: str) -> bool:
+    try:
+        with urllib.request.urlopen(url, timeout=2):
+            return True
+    except OSError:
+        return False
