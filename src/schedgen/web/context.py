@@ -8,15 +8,14 @@ from __future__ import annotations
 
 import ipaddress
 import re
-import uuid
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.types import Scope
 
 from schedgen.adapters.logs import request_id
 
-__all__ = ["Client", "RequestIdMiddleware", "client_of", "parse_networks", "request_id"]
+__all__ = ["Client", "client_of", "parse_networks", "request_id"]
 
 VALID_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")  # an incoming X-Request-ID we are willing to echo
 CLIENT_KEY = "schedgen.client"  # where the resolved Client is kept in the ASGI scope
@@ -75,39 +74,8 @@ def resolve_client(scope: Scope, networks: Sequence[Network], *, force_tls: bool
 
 
 def client_of(scope: Scope) -> Client:
-    """The Client RequestIdMiddleware resolved (or the bare peer when it did not run)."""
+    """The Client the edge middleware resolved (or the bare peer when it did not run)."""
     client = scope.get(CLIENT_KEY)
     if isinstance(client, Client):
         return client
     return resolve_client(scope, ())
-
-
-class RequestIdMiddleware:
-    """Resolve the client, take X-Request-ID from trusted proxies (else make one), echo it back."""
-
-    def __init__(
-        self, app: ASGIApp, trusted_proxies: Sequence[Network] = (), force_tls: bool = False
-    ) -> None:
-        self.app = app
-        self.trusted = tuple(trusted_proxies)
-        self.force_tls = force_tls
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        client = resolve_client(scope, self.trusted, force_tls=self.force_tls)
-        scope[CLIENT_KEY] = client
-        given = _header(scope, b"x-request-id") if client.trusted_peer else ""
-        rid = given if VALID_ID.match(given) else uuid.uuid4().hex
-        token = request_id.set(rid)
-
-        async def send_with_id(message: Message) -> None:
-            if message["type"] == "http.response.start":
-                message["headers"] = [*message.get("headers", []), (b"x-request-id", rid.encode())]
-            await send(message)
-
-        try:
-            await self.app(scope, receive, send_with_id)
-        finally:
-            request_id.reset(token)

@@ -12,13 +12,13 @@ import hmac
 import logging
 
 from fastapi import Request
-from starlette.types import ASGIApp, Receive, Scope, Send
+from starlette.types import Scope, Send
 
 from schedgen.config import Settings
 from schedgen.errors import IpBlockedError
 from schedgen.web.context import client_of
 from schedgen.web.errors import send_error
-from schedgen.web.middleware.paths import ADMIN_PREFIX, is_probe
+from schedgen.web.middleware.paths import ADMIN_PREFIX
 from schedgen.web.middleware.runtime import Guards
 
 log = logging.getLogger(__name__)
@@ -50,31 +50,28 @@ async def note_auth_failure(request: Request) -> bool:
     return blocked
 
 
-class BlockMiddleware:
-    """Refuse requests from blocked addresses with 403 IP_BLOCKED."""
+async def refuse_if_blocked(guards: Guards, scope: Scope, send: Send, ip: str) -> bool:
+    """Answer 403 IP_BLOCKED if the address is blocked and this is not an admin request with the token.
 
-    def __init__(self, app: ASGIApp, guards: Guards) -> None:
-        self.app = app
-        self.guards = guards
+    True if it answered. Probes are never refused: the caller does not ask for them.
+    """
+    blocklist = guards.blocklist
+    if blocklist is None:
+        return False
+    try:
+        blocked = await blocklist.is_blocked(ip)
+    except Exception as exc:  # fail open: a blocklist outage must not take the service down
+        log.warning("blocklist unavailable: %s", type(exc).__name__)
+        return False
+    if not blocked or _admin(guards.settings, scope):
+        return False
+    retry = str(int(guards.settings.auth_block_s))
+    await send_error(scope, send, IpBlockedError(), {"Retry-After": retry})
+    return True
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        blocklist = self.guards.blocklist
-        if scope["type"] != "http" or blocklist is None or is_probe(scope["path"]):
-            await self.app(scope, receive, send)
-            return
-        try:
-            blocked = await blocklist.is_blocked(client_of(scope).ip)
-        except Exception as exc:  # fail open: a blocklist outage must not take the service down
-            log.warning("blocklist unavailable: %s", type(exc).__name__)
-            blocked = False
-        if blocked and not self._admin(scope):
-            retry = str(int(self.guards.settings.auth_block_s))
-            await send_error(scope, send, IpBlockedError(), {"Retry-After": retry})
-            return
-        await self.app(scope, receive, send)
 
-    def _admin(self, scope: Scope) -> bool:
-        if not scope["path"].startswith(ADMIN_PREFIX):
-            return False
-        authorization = next((v.decode("latin-1") for k, v in scope["headers"] if k == b"authorization"), "")
-        return admin_token_ok(self.guards.settings, authorization)
+def _admin(settings: Settings, scope: Scope) -> bool:
+    if not scope["path"].startswith(ADMIN_PREFIX):
+        return False
+    authorization = next((v.decode("latin-1") for k, v in scope["headers"] if k == b"authorization"), "")
+    return admin_token_ok(settings, authorization)

@@ -1,4 +1,4 @@
-"""Rate limits (seeds R5) as a pure ASGI middleware: uploads and status checks per identity, a global cap.
+"""Rate limits (seeds R5): uploads, status checks and feeds per identity (or feed), and a global cap.
 
 Limited responses carry X-RateLimit-Limit/-Remaining/-Reset (Reset in epoch seconds); a refusal is a 429
 RATE_LIMITED with Retry-After, logged with identity, IP and endpoint and counted in
@@ -13,13 +13,13 @@ import math
 import re
 import time
 
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.types import Scope, Send
 
 from schedgen.adapters.ratelimit import Decision, LimiterUnavailable
 from schedgen.errors import RateLimitedError, RateLimiterUnavailableError
 from schedgen.web.context import client_of
 from schedgen.web.errors import send_error
-from schedgen.web.middleware.paths import FEED_PREFIX, ROUTE_KEY, feed_key, is_probe, loggable_path
+from schedgen.web.middleware.paths import FEED_PREFIX, ROUTE_KEY, feed_key, loggable_path
 from schedgen.web.middleware.runtime import Guards
 from schedgen.web.middleware.session import identity_of
 
@@ -50,19 +50,22 @@ def limit_headers(decision: Decision) -> list[tuple[bytes, bytes]]:
     ]
 
 
-class RateLimitMiddleware:
-    """Apply the configured limits; SCHEDGEN_RATE_LIMITS=off leaves every request alone."""
+class RateLimits:
+    """Apply the configured limits; SCHEDGEN_RATE_LIMITS=off (no limiter) leaves every request alone."""
 
-    def __init__(self, app: ASGIApp, guards: Guards) -> None:
-        self.app = app
+    def __init__(self, guards: Guards) -> None:
         self.guards = guards
         self._last_unavailable_log = 0.0
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+    async def admit(self, scope: Scope, send: Send, headers: list[tuple[bytes, bytes]]) -> bool:
+        """Count the request; False if it was answered instead (429, or 503 when failing closed).
+
+        An admitted request with a per-identity limit gets its X-RateLimit-* headers put at the front of
+        `headers` (the response headers to add). Probes are never limited: the caller does not ask for them.
+        """
         limiter = self.guards.limiter
-        if scope["type"] != "http" or limiter is None or is_probe(scope["path"]):
-            await self.app(scope, receive, send)
-            return
+        if limiter is None:
+            return True
         kind = classify(scope["method"], scope["path"])
         decision: Decision | None = None
         try:
@@ -72,28 +75,20 @@ class RateLimitMiddleware:
                 decision = await limiter.hit(kind[0], key)
                 if not decision.allowed:
                     await self._reject(scope, send, kind[0], decision)
-                    return
+                    return False
             overall = await limiter.hit("global", GLOBAL_KEY, stats=False)
             if not overall.allowed:
                 await self._reject(scope, send, "global", overall)
-                return
+                return False
         except LimiterUnavailable as exc:
             self._log_unavailable(exc)
             if not self.guards.settings.rate_limit_fail_open:
                 await send_error(scope, send, RateLimiterUnavailableError())
-                return
+                return False
             decision = None
-        if decision is None:
-            await self.app(scope, receive, send)
-            return
-        extra = limit_headers(decision)
-
-        async def send_with_limits(message: Message) -> None:
-            if message["type"] == "http.response.start":
-                message["headers"] = [*message.get("headers", []), *extra]
-            await send(message)
-
-        await self.app(scope, receive, send_with_limits)
+        if decision is not None:
+            headers[:0] = limit_headers(decision)
+        return True
 
     async def _reject(self, scope: Scope, send: Send, endpoint: str, decision: Decision) -> None:
         retry_after = max(1, math.ceil(decision.reset_at - time.time()))

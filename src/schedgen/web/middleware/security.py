@@ -1,4 +1,4 @@
-"""Security headers on every response, and CSRF protection of state-changing form posts (Origin check).
+"""Security headers for every response, and CSRF protection of state-changing form posts (Origin check).
 
 CSRF: a cross-site page can make a browser send a form post (urlencoded, multipart or text/plain body)
 with our cookies but cannot read the answer. Browsers send Origin on every such post, so an unsafe request
@@ -10,13 +10,12 @@ Origin nor Referer come from non-browser clients (curl, scripts), which carry no
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from urllib.parse import urlsplit
 
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.types import Scope
 
-from schedgen.errors import CsrfError
 from schedgen.web.context import client_of
-from schedgen.web.errors import send_error
 
 # Pages are server-rendered with our own static JS (no inline scripts, no third-party origins).
 CSP = (
@@ -41,32 +40,35 @@ FORM_TYPES = ("application/x-www-form-urlencoded", "multipart/form-data", "text/
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "TRACE"})
 
 
-class SecurityHeadersMiddleware:
-    """Add CSP, nosniff, Referrer-Policy, frame denial, and HSTS when the request came over TLS."""
+# Every name SecurityHeaders may add: a response that already has one of them keeps its own.
+HEADER_NAMES = frozenset(
+    {*(name for name, _ in STATIC_HEADERS), b"content-security-policy", b"strict-transport-security"}
+)
+Headers = tuple[tuple[bytes, bytes], ...]
 
-    def __init__(self, app: ASGIApp, hsts_max_age_s: int = 31_536_000) -> None:
-        self.app = app
-        self.hsts = f"max-age={hsts_max_age_s}; includeSubDomains".encode()
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        csp = DOCS_CSP if scope["path"] == DOCS_PATH else CSP
-        extra = [*STATIC_HEADERS, (b"content-security-policy", csp.encode())]
-        if client_of(scope).tls:
-            extra.append((b"strict-transport-security", self.hsts))
+class SecurityHeaders:
+    """CSP, nosniff, Referrer-Policy, frame denial, and HSTS over TLS: the four sets built once, not per request."""
 
-        async def send_with_headers(message: Message) -> None:
-            if message["type"] == "http.response.start":
-                present = {k.lower() for k, _ in message.get("headers", [])}
-                message["headers"] = [
-                    *message.get("headers", []),
-                    *((k, v) for k, v in extra if k not in present),
-                ]
-            await send(message)
+    def __init__(self, hsts_max_age_s: int = 31_536_000) -> None:
+        hsts = (b"strict-transport-security", f"max-age={hsts_max_age_s}; includeSubDomains".encode())
+        sets = []
+        for csp in (CSP, DOCS_CSP):
+            plain = (*STATIC_HEADERS, (b"content-security-policy", csp.encode()))
+            sets += [plain, (*plain, hsts)]
+        self._sets: tuple[Headers, ...] = tuple(sets)
 
-        await self.app(scope, receive, send_with_headers)
+    def of(self, path: str, tls: bool) -> Headers:
+        """The headers a response to this request gets (the docs page has its own CSP; HSTS only over TLS)."""
+        return self._sets[2 * (path == DOCS_PATH) + tls]
+
+
+def missing_from(headers: Headers, response_headers: Iterable[tuple[bytes, bytes]]) -> Headers:
+    """`headers` less those the response already carries (any case)."""
+    names = [name.lower() for name, _ in response_headers]
+    if HEADER_NAMES.isdisjoint(names):
+        return headers
+    return tuple((name, value) for name, value in headers if name not in names)
 
 
 def _header(scope: Scope, name: bytes) -> str:
@@ -81,22 +83,18 @@ def _netloc(url: str) -> str:
     return parts.netloc.lower() if parts.scheme in ("http", "https") else ""
 
 
-class CsrfMiddleware:
-    """Refuse cross-site form posts (Origin/Referer not this host or an allowed origin)."""
+class CsrfCheck:
+    """Refuses cross-site form posts (Origin/Referer neither this host nor an allowed origin)."""
 
-    def __init__(self, app: ASGIApp, allowed_origins: str = "") -> None:
-        self.app = app
+    def __init__(self, allowed_origins: str = "") -> None:
         self.allowed = {_netloc(o.strip()) for o in allowed_origins.split(",") if o.strip()}
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or scope["method"] in SAFE_METHODS or not self._form(scope):
-            await self.app(scope, receive, send)
-            return
+    def refuses(self, scope: Scope) -> bool:
+        """Whether the request is a form post from another site (answered 403 CSRF_FAILED)."""
+        if scope["method"] in SAFE_METHODS or not self._form(scope):
+            return False
         source = _header(scope, b"origin") or _header(scope, b"referer")
-        if source and not self._same_site(scope, source):
-            await send_error(scope, send, CsrfError())
-            return
-        await self.app(scope, receive, send)
+        return bool(source) and not self._same_site(scope, source)
 
     @staticmethod
     def _form(scope: Scope) -> bool:
