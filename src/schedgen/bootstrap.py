@@ -60,8 +60,6 @@ class Container:
         if self.jobs.deletes is not None:
             self.jobs.deletes.close()
         self.broker.close()
-        if self.jobs.cache is not None:
-            self.jobs.cache.close()
         self.engine.dispose()
         if self.zygote is not None:
             self.zygote.close()

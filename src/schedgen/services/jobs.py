@@ -261,25 +261,14 @@ def get_job(deps: JobDeps, job_id: str) -> Job | None:
     return run_read(deps.read_sessions, lambda session: repo.get_job(session, job_id))
 
 
-async def fetch_cached_document(deps: JobDeps, job_id: str) -> bytes | None:
-    """A finished job's document from the cache, on the event loop (None: a miss; then load_job_document)."""
+def peek_job_document(deps: JobDeps, job_id: str) -> bytes | None:
+    """A finished job's document from an in-process cache, without any I/O (None: ask read_job_document)."""
     cache = deps.cache
-    if cache is None:
+    if cache is None or not cache.local:
         return None
-    document = await cache.aget(job_id)
-    if deps.on_cache is not None:
-        deps.on_cache(document is not None)
-    return document
-
-
-def load_job_document(deps: JobDeps, job_id: str, render: Callable[[Job], bytes]) -> bytes | None:
-    """After a cache miss: the job from the database, rendered (None: no such job); cached if finished."""
-    job = get_job(deps, job_id)
-    if job is None:
-        return None
-    document = render(job)
-    if deps.cache is not None and job.status in _FINISHED:
-        deps.cache.add(job_id, document, deps.settings.job_cache_ttl_s)
+    document = cache.get(job_id)
+    if document is not None and deps.on_cache is not None:
+        deps.on_cache(True)
     return document
 
 
@@ -292,7 +281,13 @@ def read_job_document(deps: JobDeps, job_id: str, render: Callable[[Job], bytes]
             deps.on_cache(document is not None)
         if document is not None:
             return document
-    return load_job_document(deps, job_id, render)
+    job = get_job(deps, job_id)
+    if job is None:
+        return None
+    document = render(job)
+    if cache is not None and job.status in _FINISHED:
+        cache.add(job_id, document, deps.settings.job_cache_ttl_s)
+    return document
 
 
 _FINISHED = frozenset({JobStatus.COMPLETED, JobStatus.FAILED})

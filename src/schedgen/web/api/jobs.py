@@ -79,9 +79,9 @@ def _render(job: Job) -> bytes:
 async def get_job(request: Request, job_id: str) -> Response:
     """The job's status, attempts, timestamps, error, and events when completed; with an ETag."""
     deps = _deps(request)
-    document = await job_service.fetch_cached_document(deps, job_id)  # on the event loop: no thread hop
+    document = job_service.peek_job_document(deps, job_id)  # in-process cache: no thread hop needed
     if document is None:
-        document = await run_in_threadpool(job_service.load_job_document, deps, job_id, _render)
+        document = await run_in_threadpool(job_service.read_job_document, deps, job_id, _render)
     if document is None:
         raise JobNotFoundError()
     etag = '"' + hashlib.blake2b(document, digest_size=12).hexdigest() + '"'
