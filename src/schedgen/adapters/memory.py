@@ -4,7 +4,6 @@ zygote's heap)."""
 from __future__ import annotations
 
 import ctypes
-import ctypes.util
 import logging
 
 log = logging.getLogger(__name__)
@@ -17,14 +16,15 @@ _HOLD_SMALLEST = 32  # glibc's smallest chunk on 64-bit
 _MALLINFO2_FIELDS = "arena ordblks smblks hblks hblkhd usmblks fsmblks uordblks fordblks keepcost"
 
 
+def _libc() -> ctypes.CDLL:
+    """The C library this process runs on (its symbols are the process's own: no search, no subprocess)."""
+    return ctypes.CDLL(None)
+
+
 def limit_malloc_arenas(arenas: int = SERVICE_ARENAS) -> bool:
     """Cap glibc's malloc arenas (as MALLOC_ARENA_MAX does); call before starting threads. False elsewhere."""
-    name = ctypes.util.find_library("c")
-    if name is None:
-        return False
     try:
-        libc = ctypes.CDLL(name)
-        mallopt = libc.mallopt
+        mallopt = _libc().mallopt
     except (OSError, AttributeError):  # not glibc (musl, macOS): nothing to tune
         return False
     mallopt.argtypes = [ctypes.c_int, ctypes.c_int]
@@ -51,7 +51,7 @@ def hold_free_heap_chunks() -> list[int]:
     chunks held (none where the C library is not glibc 2.33 or later).
     """
     try:
-        libc = ctypes.CDLL(None)
+        libc = _libc()
         mallinfo2, malloc, free, trim = libc.mallinfo2, libc.malloc, libc.free, libc.malloc_trim
     except (OSError, AttributeError):
         return []
