@@ -41,9 +41,14 @@ SCRIPT = textwrap.dedent(
 )
 
 
-def test_the_embedded_server_migrates_in_a_child_and_never_imports_alembic(tmp_path: Path) -> None:
+def embedded_env(data_dir: Path, **settings: str) -> dict[str, str]:
+    """This environment without any SCHEDGEN_* setting of the caller's: the embedded defaults in data_dir."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("SCHEDGEN_")}
-    env["SCHEDGEN_DATA_DIR"] = str(tmp_path / "data")
+    return {**env, "SCHEDGEN_DATA_DIR": str(data_dir), **settings}
+
+
+def test_the_embedded_server_migrates_in_a_child_and_never_imports_alembic(tmp_path: Path) -> None:
+    env = embedded_env(tmp_path / "data")
     done = subprocess.run(
         [sys.executable, "-c", SCRIPT], env=env, capture_output=True, text=True, timeout=120, check=False
     )
@@ -53,11 +58,10 @@ def test_the_embedded_server_migrates_in_a_child_and_never_imports_alembic(tmp_p
 
 
 def test_a_failed_migration_stops_the_server_with_a_plain_message(tmp_path: Path) -> None:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("SCHEDGEN_")}
     data = tmp_path / "data"
     data.mkdir()
     (data / "schedgen.db").write_bytes(b"this is not a SQLite database" * 100)
-    env["SCHEDGEN_DATA_DIR"] = str(data)
+    env = embedded_env(data)
     done = subprocess.run(
         [sys.executable, "-m", "schedgen.cli", "serve", "--port", "1"],
         env=env,
@@ -73,8 +77,7 @@ def test_a_failed_migration_stops_the_server_with_a_plain_message(tmp_path: Path
 
 def test_the_server_judges_forwarded_headers_itself_not_uvicorn(tmp_path: Path) -> None:
     """uvicorn would believe X-Forwarded-For from 127.0.0.1; only SCHEDGEN_TRUSTED_PROXIES may say who is trusted."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("SCHEDGEN_")}
-    env.update(SCHEDGEN_DATA_DIR=str(tmp_path / "data"), SCHEDGEN_LOG_LEVEL="INFO")
+    env = embedded_env(tmp_path / "data", SCHEDGEN_LOG_LEVEL="INFO")
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]

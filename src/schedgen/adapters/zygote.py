@@ -121,8 +121,9 @@ class ParseZygote:
         ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
         try:
             env = dict(os.environ, PYTHONPATH=os.pathsep.join(p for p in sys.path if p))
+            control_fd, warm_up, nice = str(theirs.fileno()), str(int(self.warm_up)), str(self.nice)
             self._process = subprocess.Popen(
-                [sys.executable, "-m", __name__, str(theirs.fileno()), self.target, *self._flags()],
+                [sys.executable, "-m", __name__, control_fd, self.target, warm_up, nice],
                 pass_fds=(theirs.fileno(),),
                 stdin=subprocess.DEVNULL,
                 env=env,
@@ -137,9 +138,6 @@ class ParseZygote:
         self._control = ours
         log.info("parse zygote started (pid %d)", self._process.pid)
         return ours
-
-    def _flags(self) -> list[str]:
-        return [str(int(self.warm_up)), str(self.nice)]
 
     def _stop(self) -> None:
         control, process = self._control, self._process
