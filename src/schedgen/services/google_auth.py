@@ -163,23 +163,29 @@ def _revoke(deps: GoogleDeps, account_id: str) -> None:
             log.warning("a stored Google token could not be decrypted to revoke it")
 
 
-def sign_out(deps: GoogleDeps, owner: str) -> None:
-    """Revoke the grant at Google and forget the tokens; the record of events we created stays (for undo)."""
+def _end_session(deps: GoogleDeps, owner: str) -> str | None:
+    """Forget the owner's sign-in and revoke its grant at Google; the account id, or None if not signed in."""
     who = deps.store.pop(_who(owner))
     if who is None:
-        return
+        return None
     account_id = str(who.get("account", ""))
     _revoke(deps, account_id)
+    return account_id
+
+
+def sign_out(deps: GoogleDeps, owner: str) -> None:
+    """Revoke the grant at Google and forget the tokens; the record of events we created stays (for undo)."""
+    account_id = _end_session(deps, owner)
+    if account_id is None:
+        return
     with deps.sessions.begin() as session:
         repo.clear_tokens(session, account_id, now=deps.clock())
 
 
 def delete_my_data(deps: GoogleDeps, owner: str) -> None:
     """Revoke the grant and delete the account, its syncs and its record of created events."""
-    who = deps.store.pop(_who(owner))
-    if who is None:
+    account_id = _end_session(deps, owner)
+    if account_id is None:
         return
-    account_id = str(who.get("account", ""))
-    _revoke(deps, account_id)
     with deps.sessions.begin() as session:
         repo.delete_account(session, account_id)

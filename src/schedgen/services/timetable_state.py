@@ -6,7 +6,7 @@ import dataclasses
 import datetime as dt
 import logging
 import secrets
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from zoneinfo import ZoneInfo
 
@@ -159,21 +159,27 @@ def _job_expiry(session: Session, job_ids: Sequence[str]) -> list[dt.datetime]:
 
 def save_choices(deps: TimetableDeps, view: TimetableView, choices: Choices) -> bool:
     """Store new choices; False if the timetable has gone meanwhile."""
-    now = deps.clock()
-    with deps.sessions.begin() as session:
-        expires = _expiry(deps, now, _job_expiry(session, view.saved.job_ids))
-        return repo.update_timetable(
-            session, view.id, now=now, expires_at=expires, selection=choices.to_dict()
-        )
+    return _update(deps, view, selection=choices.to_dict())
 
 
 def save_preferences(deps: TimetableDeps, view: TimetableView, preferences: Preferences) -> bool:
     """Store new calendar options; False if the timetable has gone meanwhile."""
+    return _update(deps, view, options=preferences.to_dict())
+
+
+def _update(
+    deps: TimetableDeps,
+    view: TimetableView,
+    *,
+    selection: Mapping[str, object] | None = None,
+    options: Mapping[str, object] | None = None,
+) -> bool:
+    """Store the given selection and/or options and push the expiry out; False if it has gone."""
     now = deps.clock()
     with deps.sessions.begin() as session:
         expires = _expiry(deps, now, _job_expiry(session, view.saved.job_ids))
         return repo.update_timetable(
-            session, view.id, now=now, expires_at=expires, options=preferences.to_dict()
+            session, view.id, now=now, expires_at=expires, selection=selection, options=options
         )
 
 
