@@ -1,9 +1,12 @@
-"""The PostgreSQL engine: no ping per checkout, autocommit reads, one retry when a pooled connection died."""
+"""Engines: PostgreSQL (no ping per checkout, autocommit reads, one retry when a pooled connection died) and
+SQLite (writers of one process queue on a gate instead of SQLite's sleeping busy handler)."""
 
 from __future__ import annotations
 
+import concurrent.futures
 import logging
 from pathlib import Path
+from typing import Any
 
 import pytest
 import sqlalchemy as sa
@@ -47,5 +50,68 @@ def test_reads_run_without_a_transaction(postgres_url: str, tmp_path: Path) -> N
 
         first, second = run_read(read_session_factory(engine), two_xids)
         assert first != second
+    finally:
+        engine.dispose()
+
+
+def _sqlite_engine_without_busy_wait(tmp_path: Path) -> sa.Engine:
+    """An embedded-mode engine whose connections never wait for SQLite's lock: a clash fails at once."""
+    engine = build_engine(Settings(data_dir=tmp_path, db_pool_size=8, db_max_overflow=0))
+
+    @sa.event.listens_for(engine, "connect")
+    def _no_busy_wait(dbapi_connection: Any, _record: object) -> None:
+        dbapi_connection.execute("PRAGMA busy_timeout=0")
+
+    with engine.begin() as connection:
+        connection.execute(sa.text("CREATE TABLE t (k INTEGER PRIMARY KEY, v INTEGER NOT NULL)"))
+    return engine
+
+
+def test_sqlite_writers_of_one_process_queue_instead_of_clashing(tmp_path: Path) -> None:
+    # Without the write gate, two threads inside write transactions clash on SQLite's single write lock;
+    # with busy_timeout=0 the loser gets "database is locked" at once. With the gate they take turns.
+    engine = _sqlite_engine_without_busy_wait(tmp_path)
+    sessions = sa.orm.sessionmaker(bind=engine)
+
+    def writer(n: int) -> None:
+        for i in range(40):
+            with sessions.begin() as session:  # a read, then writes: the shape of an upload's transaction
+                session.execute(sa.text("SELECT count(*) FROM t")).scalar_one()
+                session.execute(sa.text("INSERT INTO t (k, v) VALUES (:k, 0)"), {"k": n * 1000 + i})
+                session.execute(sa.text("UPDATE t SET v = v + 1 WHERE k = :k"), {"k": n * 1000 + i})
+
+    try:
+        with concurrent.futures.ThreadPoolExecutor(8) as pool:
+            for future in [pool.submit(writer, n) for n in range(8)]:
+                future.result()
+        with engine.connect() as connection:
+            rows = connection.execute(sa.text("SELECT count(*), sum(v) FROM t")).one()
+        assert tuple(rows) == (320, 320)
+    finally:
+        engine.dispose()
+
+
+@pytest.mark.parametrize("ending", ["commit", "rollback", "autocommit", "close"])
+def test_the_sqlite_write_gate_is_given_back_however_a_write_ends(tmp_path: Path, ending: str) -> None:
+    engine = _sqlite_engine_without_busy_wait(tmp_path)
+    try:
+        first = engine.raw_connection()
+        if ending == "autocommit":
+            first.driver_connection.isolation_level = None  # type: ignore[union-attr]
+        first.cursor().execute("INSERT INTO t (k, v) VALUES (1, 1)")
+        if ending in ("commit", "rollback", "close"):
+            getattr(first, ending)()
+
+        def other_writer() -> None:  # another thread: it would wait for ever on a gate never given back
+            with engine.begin() as connection:
+                connection.execute(sa.text("INSERT INTO t (k, v) VALUES (2, 2)"))
+
+        with concurrent.futures.ThreadPoolExecutor(1) as pool:
+            pool.submit(other_writer).result(timeout=3)  # the gate waits up to 5 s before giving up
+        if ending == "autocommit":
+            first.close()
+        with engine.connect() as connection:
+            keys = connection.execute(sa.text("SELECT k FROM t ORDER BY k")).scalars().all()
+        assert keys == ([2] if ending in ("rollback", "close") else [1, 2])
     finally:
         engine.dispose()

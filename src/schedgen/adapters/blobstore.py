@@ -133,11 +133,11 @@ class LocalBlobStore:
         path = self._path(key)
         _check_limit(max_bytes)
         try:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            # mode 0600, a unique name (safe across threads and processes), and a '~' no key can contain
-            fd, name = tempfile.mkstemp(
-                prefix=f".{path.name[:64]}{TEMP_MARKER}", suffix=".part", dir=path.parent
-            )
+            try:
+                fd, name = _temp_file_beside(path)
+            except FileNotFoundError:  # the day's folder does not exist yet (or the sweep emptied it)
+                path.parent.mkdir(parents=True, exist_ok=True)
+                fd, name = _temp_file_beside(path)
         except OSError as exc:
             raise _unavailable("put", key, exc) from exc
         temp = Path(name)
@@ -213,6 +213,12 @@ class LocalBlobStore:
                 pass
         except OSError as exc:
             raise _unavailable("check", str(self.root), exc) from exc
+
+
+def _temp_file_beside(path: Path) -> tuple[int, str]:
+    """A new file for the blob's bytes: mode 0600, a unique name (safe across threads and processes), and a
+    '~' no key can contain."""
+    return tempfile.mkstemp(prefix=f".{path.name[:64]}{TEMP_MARKER}", suffix=".part", dir=path.parent)
 
 
 def _commit(out: IO[bytes], temp: Path, path: Path, key: str) -> None:
