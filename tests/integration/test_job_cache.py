@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 from collections.abc import Iterator
 
@@ -10,7 +11,13 @@ import redis
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from schedgen.adapters.cache import JobCache, MemoryJobCache, RedisJobCache, build_job_cache
+from schedgen.adapters.cache import (
+    JobCache,
+    MemoryJobCache,
+    RedisJobCache,
+    build_job_cache,
+    open_async_job_documents,
+)
 from schedgen.adapters.db import jobs as repo
 from schedgen.bootstrap import Container, build
 from schedgen.config import Settings
@@ -88,6 +95,41 @@ def test_an_unreachable_redis_is_a_miss_not_an_error() -> None:
     cache.add("j", b"{}", 60)
     cache.mark_changed("j", 60)
     assert cache.get("j") is None
+
+
+def test_the_event_loop_reader_sees_what_the_cache_holds(redis_url: str) -> None:
+    client = redis.Redis.from_url(redis_url)
+    cache = RedisJobCache(client)
+    cache.add("done", b'{"status":"completed"}', 60)
+    cache.add("gone", b'{"status":"failed"}', 60)
+    cache.mark_changed("gone", 60)
+
+    async def read(*job_ids: str) -> list[bytes | None]:
+        reader = open_async_job_documents(redis_url, timeout_s=1.0)
+        assert reader is not None
+        try:
+            return [await reader.get(job_id) for job_id in job_ids]
+        finally:
+            await reader.close()
+
+    try:
+        assert asyncio.run(read("done", "gone", "absent")) == [b'{"status":"completed"}', None, None]
+    finally:
+        client.close()
+
+
+def test_the_event_loop_reader_takes_an_unreachable_redis_as_a_miss() -> None:
+    assert open_async_job_documents(None, timeout_s=0.2) is None  # embedded: the memory cache needs none
+
+    async def read() -> bytes | None:
+        reader = open_async_job_documents("redis://127.0.0.1:1/0", timeout_s=0.2)
+        assert reader is not None
+        try:
+            return await reader.get("j")
+        finally:
+            await reader.close()
+
+    assert asyncio.run(read()) is None
 
 
 # --- Property 4: after any sequence of job updates, a read never returns a stale status ----------------------

@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Protocol
 
 if TYPE_CHECKING:
     import redis
+    import redis.asyncio as aioredis
 
 log = logging.getLogger(__name__)
 
@@ -144,6 +145,45 @@ class RedisJobCache:
             self._redis.set(KEY_PREFIX + job_id, MARKER, px=max(1, int(ttl_s * 1000)))
         except self._errors as exc:
             log.warning("job cache unavailable (mark): %s", exc)
+
+
+class AsyncJobDocuments:
+    """Reads of the shared Redis job cache from the event loop: no thread hop for a status poll.
+
+    Opened by the app's lifespan in the loop that serves requests and closed by it; only reads (writes stay
+    with the job use cases). Errors are logged and count as misses, like RedisJobCache's.
+    """
+
+    def __init__(self, client: aioredis.Redis) -> None:
+        import redis
+
+        self._redis = client
+        self._errors: tuple[type[Exception], ...] = (redis.RedisError, OSError, TimeoutError)
+
+    async def get(self, job_id: str) -> bytes | None:
+        """The stored document, or None (absent, expired, marked changed, or Redis unavailable)."""
+        try:
+            value = await self._redis.get(KEY_PREFIX + job_id)
+        except self._errors as exc:
+            log.warning("job cache unavailable (get): %s", exc)
+            return None
+        if not isinstance(value, bytes) or value == MARKER:
+            return None
+        return value
+
+    async def close(self) -> None:
+        """Close the client's connections."""
+        await self._redis.aclose()
+
+
+def open_async_job_documents(redis_url: str | None, timeout_s: float) -> AsyncJobDocuments | None:
+    """An event-loop reader of the Redis job cache, or None without Redis (the memory cache needs none)."""
+    if redis_url is None:
+        return None
+    import redis.asyncio as aioredis  # only in distributed mode
+
+    client = aioredis.Redis.from_url(redis_url, socket_timeout=timeout_s, socket_connect_timeout=timeout_s)
+    return AsyncJobDocuments(client)
 
 
 def build_job_cache(redis_url: str | None, timeout_s: float) -> JobCache:

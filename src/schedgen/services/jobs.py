@@ -267,18 +267,28 @@ def peek_job_document(deps: JobDeps, job_id: str) -> bytes | None:
     if cache is None or not cache.local:
         return None
     document = cache.get(job_id)
-    if document is not None and deps.on_cache is not None:
-        deps.on_cache(True)
+    if document is not None:
+        count_cache_lookup(deps, True)
     return document
 
 
-def read_job_document(deps: JobDeps, job_id: str, render: Callable[[Job], bytes]) -> bytes | None:
-    """The job rendered by `render` (None if there is no such job); finished jobs' documents are cached."""
+def count_cache_lookup(deps: JobDeps, hit: bool) -> None:
+    """Count a job-cache lookup made outside these use cases (the API reads Redis from its event loop)."""
+    if deps.on_cache is not None:
+        deps.on_cache(hit)
+
+
+def read_job_document(
+    deps: JobDeps, job_id: str, render: Callable[[Job], bytes], *, cache_missed: bool = False
+) -> bytes | None:
+    """The job rendered by `render` (None if there is no such job); finished jobs' documents are cached.
+
+    `cache_missed`: the caller has just looked in the cache and found nothing, so go to the database.
+    """
     cache = deps.cache
-    if cache is not None:
+    if cache is not None and not cache_missed:
         document = cache.get(job_id)
-        if deps.on_cache is not None:
-            deps.on_cache(document is not None)
+        count_cache_lookup(deps, document is not None)
         if document is not None:
             return document
     job = get_job(deps, job_id)

@@ -10,6 +10,7 @@ from fastapi import FastAPI
 from starlette.concurrency import run_in_threadpool
 
 from schedgen import __version__
+from schedgen.adapters.cache import open_async_job_documents
 from schedgen.adapters.logs import configure_logging
 from schedgen.adapters.memory import limit_malloc_arenas
 from schedgen.adapters.metrics import metrics_for_process
@@ -38,6 +39,9 @@ def create_app(settings: Settings, container: Container | None = None) -> FastAP
             reconciler = Reconciler(app.state.container)
             reconciler.start()
         app.state.worker = worker  # readiness checks that in-process workers run
+        cache = app.state.container.jobs.cache
+        if cache is not None and not cache.local:  # the shared Redis cache: read it from this loop
+            app.state.job_documents = open_async_job_documents(settings.redis_url, settings.cache_timeout_s)
         await guards.start()
         log.info(
             "schedgen %s ready (%s mode)", __version__, "embedded" if settings.embedded else "distributed"
@@ -46,6 +50,9 @@ def create_app(settings: Settings, container: Container | None = None) -> FastAP
             yield
         finally:
             await guards.close()
+            if app.state.job_documents is not None:
+                await app.state.job_documents.close()
+                app.state.job_documents = None
             if reconciler is not None:
                 reconciler.stop()
             if worker is not None:
@@ -65,6 +72,7 @@ def create_app(settings: Settings, container: Container | None = None) -> FastAP
     install_error_handlers(app)
     guards = Guards.build(settings, metrics_for_process())
     app.state.guards = guards
+    app.state.job_documents = None  # the lifespan opens the event-loop reader of a Redis job cache
     install_middleware(app, guards)
     app.include_router(health.router)
     app.include_router(admin.router)

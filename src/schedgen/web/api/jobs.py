@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import hashlib
 import secrets
+from functools import partial
 
 from fastapi import APIRouter, Request, Response
 from starlette.concurrency import run_in_threadpool
 
+from schedgen.adapters.cache import AsyncJobDocuments
 from schedgen.domain.jobs import Job
 from schedgen.errors import FileTooLargeError, JobNotFoundError
 from schedgen.services import jobs as job_service
@@ -81,7 +83,14 @@ async def get_job(request: Request, job_id: str) -> Response:
     deps = _deps(request)
     document = job_service.peek_job_document(deps, job_id)  # in-process cache: no thread hop needed
     if document is None:
-        document = await run_in_threadpool(job_service.read_job_document, deps, job_id, _render)
+        shared: AsyncJobDocuments | None = request.app.state.job_documents  # Redis, read from this loop
+        if shared is not None:
+            document = await shared.get(job_id)
+            job_service.count_cache_lookup(deps, document is not None)
+        if document is None:
+            document = await run_in_threadpool(
+                partial(job_service.read_job_document, cache_missed=shared is not None), deps, job_id, _render
+            )
     if document is None:
         raise JobNotFoundError()
     etag = '"' + hashlib.blake2b(document, digest_size=12).hexdigest() + '"'
