@@ -22,7 +22,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from schedgen.adapters.blobstore import BlobStore, DeferredDeletes
 from schedgen.adapters.cache import JobCache
 from schedgen.adapters.db import jobs as repo
-from schedgen.adapters.db.engine import run_read
+from schedgen.adapters.db.engine import core_transaction, run_read
 from schedgen.config import Settings
 from schedgen.domain.events import Timetable
 from schedgen.domain.jobs import Job, JobPriority, JobStatus, NewJob, QueueCounts, retry_delay_ms
@@ -143,7 +143,7 @@ def submit_upload(
         priority=priority,
     )
     try:
-        with deps.sessions.begin() as session:
+        with core_transaction(deps.sessions) as session:
             check_stored_bytes(session, deps.settings, owner, size)  # quota (issue 5)
             job = repo.insert_job(session, new)
     except Exception:
@@ -164,7 +164,7 @@ def process_job(deps: JobDeps, job_id: str) -> None:
     """Parse one job's PDF; safe to call twice or concurrently (only the claiming worker may finish it)."""
     settings, worker = deps.settings, deps.worker_id
     stale = dt.timedelta(milliseconds=settings.worker_heartbeat_timeout_ms)
-    with deps.sessions.begin() as session:
+    with core_transaction(deps.sessions) as session:
         job = repo.claim_job(session, job_id, now=deps.clock(), worker=worker, stale_after=stale)
     if job is None:
         return  # finished, deleted, not yet due, or being processed by a live worker
@@ -185,7 +185,7 @@ def process_job(deps: JobDeps, job_id: str) -> None:
         log.exception("job %s: unexpected error", job.id)
         _retry_or_fail(deps, job, SchedgenError())
         return
-    with deps.sessions.begin() as session:
+    with core_transaction(deps.sessions) as session:
         done = repo.complete_job(
             session,
             job.id,
@@ -201,7 +201,7 @@ def process_job(deps: JobDeps, job_id: str) -> None:
 
 
 def _renew_claims(deps: JobDeps, job_ids: list[str]) -> None:
-    with deps.sessions.begin() as session:
+    with core_transaction(deps.sessions) as session:
         repo.touch_jobs(session, job_ids, worker=deps.worker_id, now=deps.clock())
 
 
@@ -219,7 +219,7 @@ def _drop_blob(deps: JobDeps, job: Job) -> None:
 
 
 def _finish_failed(deps: JobDeps, job: Job, error: SchedgenError) -> None:
-    with deps.sessions.begin() as session:
+    with core_transaction(deps.sessions) as session:
         done = repo.fail_job(
             session, job.id, worker=deps.worker_id, code=error.code, message=error.message, now=deps.clock()
         )
@@ -236,7 +236,7 @@ def _retry_or_fail(deps: JobDeps, job: Job, error: SchedgenError) -> None:
         return
     delay = retry_delay_ms(job.attempts, settings.job_min_backoff_ms, settings.job_max_backoff_ms)
     now = deps.clock()
-    with deps.sessions.begin() as session:
+    with core_transaction(deps.sessions) as session:
         released = repo.release_job(
             session,
             job.id,
@@ -313,7 +313,7 @@ def forget_cached(deps: JobDeps, job_ids: Iterable[str]) -> None:
 
 def delete_job(deps: JobDeps, job_id: str) -> bool:
     """Delete a job and its PDF; False if there was no such job."""
-    with deps.sessions.begin() as session:
+    with core_transaction(deps.sessions) as session:
         job = repo.delete_job(session, job_id)
     if job is None:
         return False

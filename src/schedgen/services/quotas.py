@@ -6,14 +6,12 @@ deleted once parsed, when its job is deleted, or by the 24 h sweep).
 
 from __future__ import annotations
 
-from sqlalchemy.orm import Session
-
-from schedgen.adapters.db.jobs import owner_bytes
+from schedgen.adapters.db.jobs import Executor, owner_bytes
 from schedgen.config import Settings
 from schedgen.errors import QuotaExceededError
 
 
-def check_stored_bytes(session: Session, settings: Settings, owner: str, incoming: int) -> None:
+def check_stored_bytes(session: Executor, settings: Settings, owner: str, incoming: int) -> None:
     """Raise QuotaExceededError if the owner's stored bytes plus `incoming` would pass the limit."""
     limit = settings.max_stored_bytes_per_user
     used = owner_bytes(session, owner)

@@ -18,6 +18,8 @@ PROCESSING = JobStatus.PROCESSING.value
 COMPLETED = JobStatus.COMPLETED.value
 FAILED = JobStatus.FAILED.value
 
+Executor = Session | sa.Connection  # an ORM session or, on hot paths, a plain Core connection
+
 
 def _to_job(row: sa.Row[Any]) -> Job:
     values = row._mapping
@@ -44,13 +46,13 @@ def _to_job(row: sa.Row[Any]) -> Job:
     )
 
 
-def _rowcount(session: Session, stmt: sa.Executable) -> int:
+def _rowcount(session: Executor, stmt: sa.Executable) -> int:
     """Rows an UPDATE or DELETE matched."""
     result = cast("sa.CursorResult[Any]", session.execute(stmt))
     return int(result.rowcount)
 
 
-def insert_job(session: Session, new: NewJob) -> Job:
+def insert_job(session: Executor, new: NewJob) -> Job:
     """Store a new pending job, available at once."""
     values = {
         "id": new.id,
@@ -125,14 +127,14 @@ def _owned_stmt(columns: tuple[str, ...]) -> sa.Update:
     )
 
 
-def get_job(session: Session, job_id: str) -> Job | None:
+def get_job(session: Executor, job_id: str) -> Job | None:
     """The job with this id, or None (a primary-key lookup)."""
     row = session.execute(_get_stmt(), {"p_id": job_id}).one_or_none()
     return None if row is None else _to_job(row)
 
 
 def claim_job(
-    session: Session, job_id: str, *, now: dt.datetime, worker: str, stale_after: dt.timedelta
+    session: Executor, job_id: str, *, now: dt.datetime, worker: str, stale_after: dt.timedelta
 ) -> Job | None:
     """Move a due pending job (or one whose worker went silent) to processing by `worker`; None if lost."""
     if stale_after <= dt.timedelta(0):
@@ -142,7 +144,7 @@ def claim_job(
     return None if row is None else _to_job(row)
 
 
-def _update_owned(session: Session, job_id: str, worker: str, **values: Any) -> bool:
+def _update_owned(session: Executor, job_id: str, worker: str, **values: Any) -> bool:
     """Compare-and-set on a job still processing by `worker`; True if this call changed it."""
     stmt = _owned_stmt(tuple(sorted(values)))
     params = {"p_id": job_id, "p_worker": worker} | {f"v_{name}": value for name, value in values.items()}
@@ -150,12 +152,12 @@ def _update_owned(session: Session, job_id: str, worker: str, **values: Any) -> 
     return int(result.rowcount) == 1
 
 
-def touch_job(session: Session, job_id: str, *, worker: str, now: dt.datetime) -> bool:
+def touch_job(session: Executor, job_id: str, *, worker: str, now: dt.datetime) -> bool:
     """Heartbeat: renew `worker`'s claim on a processing job; False if it is no longer theirs."""
     return _update_owned(session, job_id, worker, updated_at=now)
 
 
-def touch_jobs(session: Session, job_ids: Collection[str], *, worker: str, now: dt.datetime) -> int:
+def touch_jobs(session: Executor, job_ids: Collection[str], *, worker: str, now: dt.datetime) -> int:
     """Heartbeat of several jobs: renew `worker`'s claims on those still processing; returns how many."""
     if not job_ids:
         return 0
@@ -169,7 +171,7 @@ def touch_jobs(session: Session, job_ids: Collection[str], *, worker: str, now: 
 
 
 def complete_job(
-    session: Session,
+    session: Executor,
     job_id: str,
     *,
     worker: str,
@@ -194,7 +196,7 @@ def complete_job(
 
 
 def fail_job(
-    session: Session, job_id: str, *, worker: str, code: str, message: str, now: dt.datetime
+    session: Executor, job_id: str, *, worker: str, code: str, message: str, now: dt.datetime
 ) -> bool:
     """Processing by `worker` -> failed with an error code, forgetting its PDF; False if not theirs."""
     return _update_owned(
@@ -211,7 +213,7 @@ def fail_job(
 
 
 def release_job(
-    session: Session,
+    session: Executor,
     job_id: str,
     *,
     worker: str,
@@ -233,20 +235,20 @@ def release_job(
     )
 
 
-def touch_pending(session: Session, job_id: str, *, now: dt.datetime) -> bool:
+def touch_pending(session: Executor, job_id: str, *, now: dt.datetime) -> bool:
     """Note that the reconciler re-enqueued this pending job now; False if it is no longer pending."""
     jobs = jobs_table()
     stmt = sa.update(jobs).where(jobs.c.id == job_id, jobs.c.status == PENDING).values(updated_at=now)
     return _rowcount(session, stmt) == 1
 
 
-def clear_blob(session: Session, job_id: str) -> None:
+def clear_blob(session: Executor, job_id: str) -> None:
     """Forget the job's stored PDF (after the caller deleted it)."""
     jobs = jobs_table()
     session.execute(sa.update(jobs).where(jobs.c.id == job_id).values(blob_key=None))
 
 
-def forget_blobs_created_before(session: Session, cutoff: dt.datetime) -> int:
+def forget_blobs_created_before(session: Executor, cutoff: dt.datetime) -> int:
     """Clear the PDF key of jobs created before `cutoff` (the age sweep has deleted their PDFs)."""
     jobs = jobs_table()
     stmt = (
@@ -255,14 +257,14 @@ def forget_blobs_created_before(session: Session, cutoff: dt.datetime) -> int:
     return _rowcount(session, stmt)
 
 
-def delete_job(session: Session, job_id: str) -> Job | None:
+def delete_job(session: Executor, job_id: str) -> Job | None:
     """Delete one job; returns it (so the caller can delete its blob), or None if there was none."""
     jobs = jobs_table()
     row = session.execute(sa.delete(jobs).where(jobs.c.id == job_id).returning(*jobs.c)).one_or_none()
     return None if row is None else _to_job(row)
 
 
-def count_jobs(session: Session, *, now: dt.datetime) -> QueueCounts:
+def count_jobs(session: Executor, *, now: dt.datetime) -> QueueCounts:
     """Jobs by queue state, in one grouped query (delayed = pending but not yet due)."""
     jobs = jobs_table()
     stmt = sa.select(
@@ -285,7 +287,7 @@ def count_jobs(session: Session, *, now: dt.datetime) -> QueueCounts:
     )
 
 
-def count_waiting(session: Session, *, now: dt.datetime) -> int:
+def count_waiting(session: Executor, *, now: dt.datetime) -> int:
     """Pending jobs due by `now`: QueueCounts.waiting from an index range (for upload backpressure)."""
     jobs = jobs_table()
     stmt = sa.select(sa.func.count()).where(jobs.c.status == PENDING, jobs.c.available_at <= now)
@@ -293,34 +295,34 @@ def count_waiting(session: Session, *, now: dt.datetime) -> int:
 
 
 def _oldest_ids(
-    session: Session, status: str, due: list[sa.ColumnElement[bool]], order: sa.Column[Any], limit: int
+    session: Executor, status: str, due: list[sa.ColumnElement[bool]], order: sa.Column[Any], limit: int
 ) -> list[str]:
     jobs = jobs_table()
     stmt = sa.select(jobs.c.id).where(jobs.c.status == status, *due).order_by(order, jobs.c.id).limit(limit)
     return list(session.scalars(stmt))
 
 
-def pending_job_ids(session: Session, *, older_than: dt.datetime, limit: int) -> list[str]:
+def pending_job_ids(session: Executor, *, older_than: dt.datetime, limit: int) -> list[str]:
     """Pending jobs due and untouched since `older_than` or earlier (to re-enqueue), longest-due first."""
     jobs = jobs_table()
     due = [jobs.c.available_at <= older_than, jobs.c.updated_at <= older_than]
     return _oldest_ids(session, PENDING, due, jobs.c.available_at, limit)
 
 
-def stale_processing_ids(session: Session, *, older_than: dt.datetime, limit: int) -> list[str]:
+def stale_processing_ids(session: Executor, *, older_than: dt.datetime, limit: int) -> list[str]:
     """Processing jobs with no heartbeat since before `older_than` (their worker died), stalest first."""
     jobs = jobs_table()
     return _oldest_ids(session, PROCESSING, [jobs.c.updated_at < older_than], jobs.c.updated_at, limit)
 
 
-def expired_jobs(session: Session, *, now: dt.datetime, limit: int) -> list[Job]:
+def expired_jobs(session: Executor, *, now: dt.datetime, limit: int) -> list[Job]:
     """Jobs past their expiry time, oldest first (the retention sweep deletes them and their blobs)."""
     jobs = jobs_table()
     stmt = sa.select(jobs).where(jobs.c.expires_at <= now).order_by(jobs.c.expires_at, jobs.c.id).limit(limit)
     return [_to_job(row) for row in session.execute(stmt)]
 
 
-def delete_jobs(session: Session, ids: Collection[str]) -> int:
+def delete_jobs(session: Executor, ids: Collection[str]) -> int:
     """Delete these jobs; returns how many existed."""
     if not ids:
         return 0
@@ -328,7 +330,7 @@ def delete_jobs(session: Session, ids: Collection[str]) -> int:
     return _rowcount(session, sa.delete(jobs).where(jobs.c.id.in_(list(ids))))
 
 
-def owner_bytes(session: Session, owner: str) -> int:
+def owner_bytes(session: Executor, owner: str) -> int:
     """Bytes of the owner's uploads still stored (jobs that still have a blob); runs for every upload."""
     return int(session.execute(_owner_bytes_stmt(), {"p_owner": owner}).scalar_one())
 
