@@ -7,7 +7,8 @@ Starts everything itself on 127.0.0.1 and undoes it all at the end, also after a
 - embedded: one `schedgen serve` (SQLite, local blobs, in-process workers) in a temporary data folder;
 - distributed, for each N in --workers: `schedgen db upgrade` into a fresh PostgreSQL schema (dropped at the
   end), `schedgen serve` and `schedgen worker --processes N --threads 2`, Redis db --redis-db (refused
-  unless empty; flushed at the end) and moto_server as S3 on a free port with a bucket of its own.
+  unless empty; flushed at the end) and moto_server as S3 on a free port with a bucket of its own (or
+  --s3-endpoint: an S3 server already running, e.g. MinIO; --s3-pid to report its CPU).
 Phases, each starting on an idle queue and bounded by --timeout seconds:
 - burst: 100 uploads at once (one PDF each, cycling through the fixtures); seconds from the first request to
   the first /api/jobs/metrics poll (every 50 ms) that counts them all finished; then each job is checked;
@@ -43,7 +44,7 @@ from servicebench.client import Upload, multipart
 from servicebench.model import QUICK, Plan, Result
 from servicebench.phases import count_log_errors, measure
 from servicebench.probes import machine_busy_pct
-from servicebench.processes import Moto, moto_server, running_service
+from servicebench.processes import S3Endpoint, moto_server, running_service
 from servicebench.report import code_version, machine, print_report
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -84,6 +85,15 @@ def parse_args() -> tuple[argparse.Namespace, Plan]:
     )
     parser.add_argument("--redis-db", type=int, default=14, help="Redis db number (must be empty)")
     parser.add_argument("--postgres-url", default=os.environ.get("SCHEDGEN_BENCH_POSTGRES_URL", DEFAULT_PG))
+    parser.add_argument(
+        "--s3-endpoint",
+        help="distributed: an S3 endpoint already running (e.g. MinIO) instead of moto_server; each set-up "
+        "creates a bucket of its own there and leaves it (with its remaining objects) behind",
+    )
+    parser.add_argument("--s3-access-key", default=os.environ.get("SCHEDGEN_BENCH_S3_ACCESS_KEY", "test"))
+    parser.add_argument("--s3-secret-key", default=os.environ.get("SCHEDGEN_BENCH_S3_SECRET_KEY", "test"))
+    parser.add_argument("--s3-pid", type=int, help="the --s3-endpoint server's pid, to report its CPU")
+    parser.add_argument("--s3-name", default="S3 server", help="its column in the CPU tables")
     args = parser.parse_args()
     plan = QUICK if args.quick else Plan()
     overrides = {"uploads": args.uploads, "clients": args.clients, "timeout_s": args.timeout}
@@ -103,7 +113,9 @@ def on_sigterm(signum: int, frame: FrameType | None) -> None:
     raise KeyboardInterrupt
 
 
-def run_config(args: argparse.Namespace, tmp: Path, workers: int, moto: Moto | None, plan: Plan) -> Result:
+def run_config(
+    args: argparse.Namespace, tmp: Path, workers: int, s3: S3Endpoint | None, plan: Plan
+) -> Result:
     """Start one configuration, measure it, stop it."""
     pdfs, busy = load_pdfs(), machine_busy_pct(0.5)
     if busy > BUSY_WARNING_PCT:
@@ -112,7 +124,7 @@ def run_config(args: argparse.Namespace, tmp: Path, workers: int, moto: Moto | N
             file=sys.stderr,
         )
     begun = time.monotonic()
-    with running_service(args, tmp, workers, moto) as svc:
+    with running_service(args, tmp, workers, s3) as svc:
         print(f"== {svc.label}: started in {time.monotonic() - begun:.1f} s", file=sys.stderr)
         try:
             with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
@@ -136,9 +148,15 @@ def main() -> None:
     configs += args.worker_counts if args.mode in ("distributed", "all") else []
     results, started, version = [], time.monotonic(), code_version()
     with tempfile.TemporaryDirectory(prefix="schedgen-bench-") as tmp, contextlib.ExitStack() as undo:
-        moto = undo.enter_context(moto_server(Path(tmp))) if any(configs) else None
+        s3 = None
+        if args.s3_endpoint and any(configs):
+            s3 = S3Endpoint(
+                args.s3_endpoint, args.s3_access_key, args.s3_secret_key, args.s3_pid, args.s3_name
+            )
+        elif any(configs):
+            s3 = undo.enter_context(moto_server(Path(tmp)))
         for workers in configs:
-            results.append(run_config(args, Path(tmp), workers, moto if workers else None, plan))
+            results.append(run_config(args, Path(tmp), workers, s3 if workers else None, plan))
     python = os.path.relpath(sys.executable, Path.cwd())
     print("## Service benchmark\n")
     print(f"Command: `{shlex.join([python, *sys.argv])}`  ")

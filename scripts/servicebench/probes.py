@@ -80,7 +80,8 @@ def cpu_groups(svc: Service) -> dict[str, dict[int, float]]:
     groups = {"load generator": [os.getpid()], "API": descendants(svc.api.pid)}
     if svc.workers is not None:
         groups["workers"] = descendants(svc.workers.pid)
-        groups["moto (S3)"] = [svc.moto.pid] if svc.moto else []
+        if svc.s3 is not None:
+            groups[svc.s3.role] = [svc.s3.pid] if svc.s3.pid else []
         groups["PostgreSQL"] = pids_named("postgres")
         groups["Redis"] = pids_named("redis-server")
     cpu = {name: {pid: cpu_s(pid) for pid in pids} for name, pids in groups.items()}

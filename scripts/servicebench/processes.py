@@ -16,6 +16,7 @@ import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import NamedTuple
 
 import redis
 import sqlalchemy as sa
@@ -32,11 +33,18 @@ class Service:
     url: str
     api: subprocess.Popen[bytes]
     workers: subprocess.Popen[bytes] | None
-    moto: subprocess.Popen[bytes] | None
+    s3: S3Endpoint | None
     logs: list[Path]
 
 
-Moto = tuple[str, "subprocess.Popen[bytes]"]  # moto_server's endpoint URL and process
+class S3Endpoint(NamedTuple):
+    """The S3 endpoint of the distributed set-ups, and the process serving it (its CPU is reported)."""
+
+    url: str
+    access_key: str
+    secret_key: str
+    pid: int | None  # None: not on this machine, or not ours to watch
+    role: str  # the CPU tables' column
 
 
 def free_port() -> int:
@@ -132,27 +140,27 @@ def redis_db(url: str) -> Iterator[str]:
 
 
 @contextlib.contextmanager
-def moto_server(tmp: Path) -> Iterator[Moto]:
+def moto_server(tmp: Path) -> Iterator[S3Endpoint]:
     """moto_server as an S3 endpoint on a free loopback port."""
     port, log = free_port(), tmp / "moto.log"
     process = spawn([str(BIN / "moto_server"), "-H", HOST, "-p", str(port)], dict(os.environ), log)
     try:
         wait_port(port, process, log)
-        yield f"http://{HOST}:{port}", process
+        yield S3Endpoint(f"http://{HOST}:{port}", "test", "test", process.pid, "moto (S3)")
     finally:
         stop(process, 10)
 
 
-def create_bucket(endpoint: str, bucket: str) -> None:
+def create_bucket(s3: S3Endpoint, bucket: str) -> None:
     """Create the bucket with a plain boto3 client (moto's dependency), like `mc mb` before a deploy."""
     import boto3
 
     client = boto3.session.Session().client(
         "s3",
-        endpoint_url=endpoint,
+        endpoint_url=s3.url,
         region_name="us-east-1",
-        aws_access_key_id="test",
-        aws_secret_access_key="test",
+        aws_access_key_id=s3.access_key,
+        aws_secret_access_key=s3.secret_key,
     )
     client.create_bucket(Bucket=bucket)
     client.close()
@@ -160,30 +168,31 @@ def create_bucket(endpoint: str, bucket: str) -> None:
 
 @contextlib.contextmanager
 def running_service(
-    args: argparse.Namespace, tmp: Path, workers: int, moto: Moto | None
+    args: argparse.Namespace, tmp: Path, workers: int, s3: S3Endpoint | None
 ) -> Iterator[Service]:
     """Start one configuration (and, distributed, its schema and Redis db); stop and remove it all after."""
     threads = f"{workers} worker proc. x {args.worker_threads} threads"
-    label = f"distributed: {args.api_processes} API, {threads}" if moto else "embedded"
+    label = f"distributed: {args.api_processes} API, {threads}" if s3 else "embedded"
+    label += f", S3: {s3.role}" if s3 and s3.role != "moto (S3)" else ""
     label += "".join(f", {k.removeprefix('SCHEDGEN_')}={v}" for k, v in args.env.items())
     run_dir = Path(tempfile.mkdtemp(prefix="run-", dir=tmp))
     with contextlib.ExitStack() as undo:
         extra: dict[str, str] = {}
-        if moto:
+        if s3:
             pg_url = undo.enter_context(postgres_schema(args.postgres_url))
             extra = {
                 "SCHEDGEN_DATABASE_URL": pg_url,
                 "SCHEDGEN_REDIS_URL": undo.enter_context(redis_db(f"redis://{HOST}:6379/{args.redis_db}")),
-                "SCHEDGEN_S3_ENDPOINT_URL": moto[0],
+                "SCHEDGEN_S3_ENDPOINT_URL": s3.url,
                 "SCHEDGEN_S3_BUCKET": f"bench-{uuid.uuid4().hex[:12]}",
-                "SCHEDGEN_S3_ACCESS_KEY": "test",
-                "SCHEDGEN_S3_SECRET_KEY": "test",
+                "SCHEDGEN_S3_ACCESS_KEY": s3.access_key,
+                "SCHEDGEN_S3_SECRET_KEY": s3.secret_key,
             }
-            create_bucket(moto[0], extra["SCHEDGEN_S3_BUCKET"])  # as an operator would, before the start
+            create_bucket(s3, extra["SCHEDGEN_S3_BUCKET"])  # as an operator would, before the start
         env = service_env(run_dir / "data", {**extra, **args.env})
         port, api_log = free_port(), run_dir / "api.log"
         argv = [str(BIN / "schedgen"), "serve", "--port", str(port)]
-        if moto:
+        if s3:
             with api_log.open("ab") as out:
                 upgrade = [str(BIN / "schedgen"), "db", "upgrade"]
                 subprocess.run(upgrade, env=env, check=True, timeout=120, stdout=out, stderr=out)
@@ -191,11 +200,11 @@ def running_service(
         api = spawn(argv, env, api_log)
         undo.callback(stop, api, 20)
         logs, group = [api_log], None
-        if moto:  # the workers start while the API does
+        if s3:  # the workers start while the API does
             logs.append(run_dir / "worker.log")
             argv = [str(BIN / "schedgen"), "worker", "--processes", str(workers)]
             argv += ["--threads", str(args.worker_threads)]
             group = spawn(argv, env, logs[-1])
             undo.callback(stop, group, 45)
         wait_healthy(port, api, api_log)
-        yield Service(label, f"http://{HOST}:{port}", api, group, moto[1] if moto else None, logs)
+        yield Service(label, f"http://{HOST}:{port}", api, group, s3, logs)
