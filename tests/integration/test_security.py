@@ -169,6 +169,38 @@ def test_failures_outside_the_window_do_not_block() -> None:
     assert run_async(scenario()) == [False] * 8 + [True, True, False]
 
 
+def test_redis_blocks_reach_other_processes_within_their_snapshot_age(tmp_path: Path, redis_url: str) -> None:
+    # Two API instances: each answers from its own copy of the blocked addresses, re-read from Redis when it
+    # is older than its snapshot age. Here instance B's copy lives for an hour unless the test lets it age.
+    import redis.asyncio as aioredis
+
+    from schedgen.adapters.blocklist import Policy, RedisBlocklist
+
+    policy = Policy(max_failures=1, window_s=900, block_s=3600)
+    ip = "192.0.2.88"
+
+    async def scenario() -> list[bool]:
+        a = RedisBlocklist(aioredis.Redis.from_url(redis_url), policy, 1.0)
+        b = RedisBlocklist(aioredis.Redis.from_url(redis_url), policy, 1.0, snapshot_max_age_s=3600)
+        try:
+            seen = [await b.is_blocked(ip)]  # B reads the (empty) index: not blocked
+            seen.append(await a.record_failure(ip))  # A blocks the address ...
+            seen.append(await a.is_blocked(ip))  # ... and applies it at once
+            seen.append(await b.is_blocked(ip))  # B does not ask Redis again while its copy is young
+            b.snapshot_max_age_s = 0.0  # B's copy has aged
+            seen.append(await b.is_blocked(ip))
+            seen.append(await b.unblock(ip))  # an unblock through B (or `schedgen admin unblock`)
+            seen.append(await b.is_blocked(ip))
+            a.snapshot_max_age_s = 0.0
+            seen.append(await a.is_blocked(ip))  # A sees the unblock once its copy is re-read
+            return seen
+        finally:
+            await a.close()
+            await b.close()
+
+    assert run_async(scenario()) == [False, True, True, False, True, True, False, False]
+
+
 def test_unblock_command_lifts_a_redis_block(tmp_path: Path, redis_url: str) -> None:
     from schedgen.adapters.blocklist import build_blocklist
     from schedgen.config import Settings

@@ -2,17 +2,22 @@
 
 record_failure counts failures in a moving window; the failure that reaches the limit blocks the address for
 the block time. Every Redis call has a short timeout; a store that fails is reported, never waited on.
+
+With Redis, each process checks requests against its own copy of the blocked addresses, re-read at most once
+a second (one call per second instead of one per request): a block or unblock made by this process applies
+at once, one made by another process (another API instance, `schedgen admin unblock`) within a second.
 """
 
 from __future__ import annotations
 
 import asyncio
+import math
 import time
 import uuid
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, Protocol, cast
 
 from schedgen.config import Settings
 
@@ -20,6 +25,8 @@ if TYPE_CHECKING:
     import redis.asyncio as aioredis
 
 PREFIX = "schedgen:auth"  # Redis keys: <PREFIX>:failures:<ip> (zset), <PREFIX>:blocked:<ip> (string, TTL)
+INDEX = f"{PREFIX}:blocked-index"  # zset of blocked addresses scored by when their block ends (epoch s)
+SNAPSHOT_MAX_AGE_S = 1.0  # how old a process's copy of the blocked addresses may get
 
 
 @dataclass(frozen=True, slots=True)
@@ -105,10 +112,19 @@ class MemoryBlocklist:
 class RedisBlocklist:
     """Blocks shared by every process through Redis."""
 
-    def __init__(self, client: aioredis.Redis, policy: Policy, timeout_s: float) -> None:
+    def __init__(
+        self,
+        client: aioredis.Redis,
+        policy: Policy,
+        timeout_s: float,
+        snapshot_max_age_s: float = SNAPSHOT_MAX_AGE_S,
+    ) -> None:
         self.client = client
         self.policy = policy
         self.timeout_s = timeout_s
+        self.snapshot_max_age_s = snapshot_max_age_s
+        self._blocks: dict[str, float] = {}  # this process's copy: address -> when its block ends
+        self._read_at = -math.inf  # time.monotonic() of the last read of the index
 
     async def record_failure(self, ip: str) -> bool:
         """Count a failure in a sorted set (a moving window); block when it reaches the limit."""
@@ -123,16 +139,36 @@ class RedisBlocklist:
                 _, _, count, _ = await pipe.execute()
             if int(count) < self.policy.max_failures:
                 return False
-            await self.client.set(
-                f"{PREFIX}:blocked:{ip}", str(now + self.policy.block_s), ex=int(self.policy.block_s)
-            )
-            await self.client.delete(key)
+            until = now + self.policy.block_s
+            async with self.client.pipeline(transaction=True) as pipe:
+                pipe.set(f"{PREFIX}:blocked:{ip}", str(until), ex=int(self.policy.block_s))
+                pipe.zadd(INDEX, {ip: until})
+                pipe.zremrangebyscore(INDEX, "-inf", now)  # blocks that have ended
+                pipe.delete(key)
+                await pipe.execute()
+        self._blocks[ip] = until
         return True
 
     async def is_blocked(self, ip: str) -> bool:
-        """Whether the address is blocked now."""
-        async with asyncio.timeout(self.timeout_s * 2):
-            return bool(await self.client.exists(f"{PREFIX}:blocked:{ip}"))
+        """Whether the address is blocked now, by this process's copy (re-read when older than a second)."""
+        started = time.monotonic()
+        if started - self._read_at >= self.snapshot_max_age_s:
+            await self._refresh(started)
+        until = self._blocks.get(ip)
+        return until is not None and until > time.time()
+
+    async def _refresh(self, started: float) -> None:
+        previous, self._read_at = self._read_at, started  # concurrent requests use the copy meanwhile
+        try:
+            async with asyncio.timeout(self.timeout_s * 2):
+                rows = await self.client.zrangebyscore(INDEX, time.time(), "+inf", withscores=True)
+        except BaseException:
+            self._read_at = previous  # the next request tries again
+            raise
+        pairs = cast(list[tuple[bytes | str, float]], rows)  # withscores=True: (member, score) pairs
+        self._blocks = {
+            (ip.decode() if isinstance(ip, bytes) else str(ip)): float(until) for ip, until in pairs
+        }
 
     async def blocked(self) -> list[Block]:
         """Addresses blocked now."""
@@ -148,9 +184,13 @@ class RedisBlocklist:
     async def unblock(self, ip: str) -> bool:
         """Lift a block (and forget the failures); False if the address was not blocked."""
         async with asyncio.timeout(self.timeout_s * 4):
-            was_blocked = await self.client.delete(f"{PREFIX}:blocked:{ip}")
-            await self.client.delete(f"{PREFIX}:failures:{ip}")
-            return bool(was_blocked)
+            async with self.client.pipeline(transaction=True) as pipe:
+                pipe.delete(f"{PREFIX}:blocked:{ip}")
+                pipe.zrem(INDEX, ip)
+                pipe.delete(f"{PREFIX}:failures:{ip}")
+                was_blocked, _, _ = await pipe.execute()
+        self._blocks.pop(ip, None)
+        return bool(was_blocked)
 
     async def close(self) -> None:
         """Close the client."""
