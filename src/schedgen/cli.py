@@ -338,7 +338,7 @@ def serve(host: str | None, port: int | None, processes: int) -> None:
         )
         return
     uvicorn.run(
-        create_app(settings),
+        create_app(settings, server=True),
         host=settings.host,
         port=settings.port,
         log_level="warning",

@@ -4,6 +4,7 @@ zygote's heap)."""
 from __future__ import annotations
 
 import ctypes
+import gc
 import logging
 
 log = logging.getLogger(__name__)
@@ -76,3 +77,15 @@ def hold_free_heap_chunks() -> list[int]:
             free(chunk)
             size //= 2
     return held
+
+
+def freeze_startup_objects() -> None:
+    """Collect once, then move every object alive now (modules, the app, its container) out of the
+    collector's reach.
+
+    A server keeps over 100,000 objects from its imports and start-up; each full collection walked
+    them all, a pause of tens of milliseconds in the middle of some request. Frozen, they are never
+    walked again (they are never garbage: they live as long as the process).
+    """
+    gc.collect()
+    gc.freeze()

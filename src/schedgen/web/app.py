@@ -12,7 +12,7 @@ from starlette.concurrency import run_in_threadpool
 from schedgen import __version__
 from schedgen.adapters.cache import open_async_job_documents
 from schedgen.adapters.logs import configure_logging
-from schedgen.adapters.memory import limit_malloc_arenas
+from schedgen.adapters.memory import freeze_startup_objects, limit_malloc_arenas
 from schedgen.adapters.metrics import metrics_for_process
 from schedgen.bootstrap import Container, build
 from schedgen.config import Settings
@@ -25,8 +25,12 @@ from schedgen.worker.runner import Reconciler, start_workers
 log = logging.getLogger(__name__)
 
 
-def create_app(settings: Settings, container: Container | None = None) -> FastAPI:
-    """A new app; builds its container at start-up unless one is given (tests)."""
+def create_app(settings: Settings, container: Container | None = None, *, server: bool = False) -> FastAPI:
+    """A new app; builds its container at start-up unless one is given (tests).
+
+    `server`: this app is the process's one app for its whole life (`schedgen serve`), so what exists once it
+    has started is frozen out of the garbage collector's walks; never in tests, where apps come and go.
+    """
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -43,6 +47,8 @@ def create_app(settings: Settings, container: Container | None = None) -> FastAP
         if cache is not None and not cache.local:  # the shared Redis cache: read it from this loop
             app.state.job_documents = open_async_job_documents(settings.redis_url, settings.cache_timeout_s)
         await guards.start()
+        if server:
+            freeze_startup_objects()  # before the first request: no request waits for it
         log.info(
             "schedgen %s ready (%s mode)", __version__, "embedded" if settings.embedded else "distributed"
         )
@@ -88,4 +94,4 @@ def app_from_environment() -> FastAPI:
     limit_malloc_arenas()  # each server process, before its threads start
     settings = Settings()
     configure_logging(settings)  # each server process logs JSON like the single-process server
-    return create_app(settings)
+    return create_app(settings, server=True)

@@ -17,7 +17,7 @@ import dramatiq
 from pydantic import SecretStr
 
 from schedgen.adapters.logs import configure_logging, job_context
-from schedgen.adapters.memory import limit_malloc_arenas
+from schedgen.adapters.memory import freeze_startup_objects, limit_malloc_arenas
 from schedgen.adapters.queue import build_rate_limiter, register_actors
 from schedgen.bootstrap import Container, build
 from schedgen.config import Settings
@@ -121,6 +121,7 @@ def _child(settings_json: str, threads: int) -> None:
     worker = start_workers(container, threads)
     reconciler = Reconciler(container)
     reconciler.start()
+    freeze_startup_objects()  # full collections no longer walk what lives as long as the process
     stop = threading.Event()
 
     def on_signal(signum: int, frame: FrameType | None) -> None:
