@@ -84,13 +84,22 @@ class Metrics:
         self.queue_jobs_active.set(counts.active)
 
     def instrument_engine(self, engine: sa.Engine) -> None:
-        """Keep database_connections{state} up to date from the engine's pool events."""
+        """Keep database_connections{state} up to date from the engine's pool events.
+
+        This runs at every checkout and checkin (several times per request and per job), so the gauges and
+        the pool's counters are looked up once, and a gauge is written only when its value changed.
+        """
         pool = engine.pool
+        readers = {state: getattr(pool, name, None) for state, name in POOL_STATES.items()}
+        gauges = {state: self.database_connections.labels(state=state) for state in POOL_STATES}
+        written: dict[str, int] = {}
 
         def update(*_: Any) -> None:
-            for state, value in pool_stats(pool).items():
-                if state != "size":
-                    self.database_connections.labels(state=state).set(value)
+            for state, read in readers.items():
+                value = _pool_number(read)
+                if written.get(state) != value:
+                    written[state] = value
+                    gauges[state].set(value)
 
         for name in ("connect", "checkout", "checkin", "close", "invalidate"):
             event.listen(pool, name, update)
@@ -105,22 +114,22 @@ class Metrics:
         return _generate_latest(registry), CONTENT_TYPE_LATEST
 
 
+POOL_STATES = {"checked_out": "checkedout", "idle": "checkedin", "overflow": "overflow"}  # label: pool method
+
+
+def _pool_number(method: Any) -> int:
+    """A pool counter's value; 0 where the pool has no such counter (or a negative overflow)."""
+    try:
+        return max(0, int(method())) if callable(method) else 0
+    except (TypeError, ValueError):
+        return 0
+
+
 def pool_stats(pool: Any) -> dict[str, int]:
     """Pool size, checked-out, checked-in (idle) and overflow connections (0 where a pool has no such idea)."""
-
-    def number(name: str) -> int:
-        method = getattr(pool, name, None)
-        try:
-            return int(method()) if callable(method) else 0
-        except (TypeError, ValueError):
-            return 0
-
-    return {
-        "size": number("size"),
-        "checked_out": number("checkedout"),
-        "idle": number("checkedin"),
-        "overflow": max(0, number("overflow")),
-    }
+    stats = {"size": _pool_number(getattr(pool, "size", None))}
+    stats.update({state: _pool_number(getattr(pool, name, None)) for state, name in POOL_STATES.items()})
+    return stats
 
 
 def build_metrics(registry: CollectorRegistry | None = None) -> Metrics:

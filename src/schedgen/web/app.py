@@ -80,9 +80,9 @@ def create_app(settings: Settings, container: Container | None = None, *, server
     app.state.guards = guards
     app.state.job_documents = None  # the lifespan opens the event-loop reader of a Redis job cache
     install_middleware(app, guards)
+    app.include_router(jobs.router)  # first: routes are tried in order, and uploads and status polls are hot
     app.include_router(health.router)
     app.include_router(admin.router)
-    app.include_router(jobs.router)
     app.include_router(page_router())
     app.mount("/static", static_files(), name="static")
 
