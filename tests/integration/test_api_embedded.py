@@ -174,7 +174,11 @@ def test_unknown_route_uses_the_error_shape(client: TestClient) -> None:
 
 def test_openapi_docs_are_served(client: TestClient) -> None:
     assert client.get("/api/docs").status_code == 200
-    assert "/api/uploads" in client.get("/api/openapi.json").json()["paths"]
+    spec = client.get("/api/openapi.json").json()
+    accepted = spec["paths"]["/api/uploads"]["post"]["responses"]["202"]  # the route writes this JSON itself
+    assert accepted["content"]["application/json"]["schema"] == {
+        "$ref": "#/components/schemas/UploadResponse"
+    }
 
 
 def test_restart_resumes_pending_jobs(tmp_path: Path, real_pdfs: dict[str, bytes]) -> None:

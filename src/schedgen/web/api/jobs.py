@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import json
 import secrets
 from functools import partial
 
@@ -13,7 +14,7 @@ from schedgen.adapters.cache import AsyncJobDocuments
 from schedgen.domain.jobs import Job
 from schedgen.errors import FileTooLargeError, JobNotFoundError
 from schedgen.services import jobs as job_service
-from schedgen.web.schemas.jobs import JobOut, JobSummary, QueueMetrics, UploadResponse
+from schedgen.web.schemas.jobs import JobOut, QueueMetrics, UploadResponse
 from schedgen.web.uploads import read_uploads
 
 router = APIRouter(prefix="/api", tags=["jobs"])
@@ -25,17 +26,20 @@ def _deps(request: Request) -> job_service.JobDeps:
     return deps
 
 
-def _owner(request: Request, response: Response) -> str:
-    """An anonymous owner id from the session cookie (made on first upload); the cookie itself is never stored."""
+def _owner(request: Request) -> tuple[str, str | None]:
+    """An anonymous owner id from the session cookie, and a new cookie value when there was none.
+
+    The cookie itself is never stored, only a hash of it.
+    """
     token = request.cookies.get(SESSION_COOKIE)
+    fresh = None
     if not token or len(token) > 128:
-        token = secrets.token_urlsafe(32)
-        response.set_cookie(SESSION_COOKIE, token, httponly=True, samesite="lax", max_age=30 * 86400)
-    return "anon:" + hashlib.sha256(token.encode()).hexdigest()[:32]
+        token = fresh = secrets.token_urlsafe(32)
+    return "anon:" + hashlib.sha256(token.encode()).hexdigest()[:32], fresh
 
 
 @router.post("/uploads", status_code=202, response_model=UploadResponse, summary="Upload one to three PDFs")
-async def upload(request: Request, response: Response) -> UploadResponse:
+async def upload(request: Request) -> Response:
     """Store the PDFs in field `files` and queue one parse job per file."""
     deps = _deps(request)
     settings = deps.settings
@@ -48,18 +52,23 @@ async def upload(request: Request, response: Response) -> UploadResponse:
         max_bytes=settings.max_upload_bytes,
         max_files=settings.max_files_per_upload,
     )
-    owner = _owner(request, response)
+    owner, fresh_cookie = _owner(request)
     jobs = []
     try:
         for part in files:
             job = await run_in_threadpool(
                 job_service.submit_upload, deps, owner=owner, filename=part.filename, chunks=part.chunks()
             )
-            jobs.append(JobSummary(id=job.id, status=job.status, filename=job.filename))
+            jobs.append({"id": job.id, "status": job.status.value, "filename": job.filename})
     finally:
         for part in files:
             part.close()
-    return UploadResponse(jobs=jobs)
+    # The body is UploadResponse's JSON, written directly: a model built and validated per upload cost more
+    # than the rest of the response.
+    response = Response(json.dumps({"jobs": jobs}).encode(), status_code=202, media_type="application/json")
+    if fresh_cookie is not None:
+        response.set_cookie(SESSION_COOKIE, fresh_cookie, httponly=True, samesite="lax", max_age=30 * 86400)
+    return response
 
 
 @router.get("/jobs/metrics", response_model=QueueMetrics, summary="Jobs by state")
