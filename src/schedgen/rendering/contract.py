@@ -19,7 +19,7 @@ from schedgen.domain.events import (
 
 
 def _hhmm(value: dt.time | None) -> str | None:
-    return None if value is None else value.strftime("%H:%M")
+    return None if value is None else f"{value.hour:02d}:{value.minute:02d}"  # strftime is 3x slower
 
 
 def event_to_dict(event: Event) -> dict[str, Any]:
