@@ -68,6 +68,9 @@ class Settings(BaseSettings):
     host: str = "127.0.0.1"
     port: int = 8000
     in_process_workers: int = 2  # embedded mode: worker threads inside `schedgen serve` (0: none)
+    # Threads of one API process for blocking work (storing uploads, database reads): more only queue on the
+    # database (one SQLite writer; at most this many pooled connections in use) and keep idle stacks.
+    api_threads: int = Field(default=16, ge=1, le=200)
     log_level: str = "INFO"
 
     @property

@@ -138,3 +138,10 @@ def test_help_explains_the_commands() -> None:
     assert code == 0
     assert "parse" in out
     assert "export" in out
+
+
+def test_env_example_documents_every_setting() -> None:
+    from schedgen.config import Settings
+
+    text = (Path(__file__).resolve().parents[2] / ".env.example").read_text()
+    assert [n for n in Settings.model_fields if f"SCHEDGEN_{n.upper()}=" not in text] == []
