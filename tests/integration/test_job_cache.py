@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import dataclasses
 from collections.abc import Iterator
 
@@ -34,6 +33,7 @@ from schedgen.services.jobs import (
     submit_upload,
 )
 from tests.support.waiting import wait_for
+from tests.support.webapps import run_async
 
 PDF = b"%PDF-1.4\n% a test upload\n%%EOF\n"
 
@@ -113,7 +113,7 @@ def test_the_event_loop_reader_sees_what_the_cache_holds(redis_url: str) -> None
             await reader.close()
 
     try:
-        assert asyncio.run(read("done", "gone", "absent")) == [b'{"status":"completed"}', None, None]
+        assert run_async(read("done", "gone", "absent")) == [b'{"status":"completed"}', None, None]
     finally:
         client.close()
 
@@ -129,7 +129,7 @@ def test_the_event_loop_reader_takes_an_unreachable_redis_as_a_miss() -> None:
         finally:
             await reader.close()
 
-    assert asyncio.run(read()) is None
+    assert run_async(read()) is None
 
 
 # --- Property 4: after any sequence of job updates, a read never returns a stale status ----------------------
