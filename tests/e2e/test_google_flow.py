@@ -34,13 +34,14 @@ def google_server(tmp_path_factory: pytest.TempPathFactory, google: FakeGoogle) 
 
 def _timetable(url: str, real_pdf_paths: dict[str, Path]) -> str:
     files = [("files", (p.name, p.read_bytes(), "application/pdf")) for p in real_pdf_paths.values()]
-    jobs = requests.post(f"{url}/api/uploads", files=files, timeout=30).json()["jobs"]
-    for job in jobs:
-        wait_for(lambda job=job: requests.get(f"{url}/api/jobs/{job['id']}", timeout=5).json()["status"]
-                 in ("completed", "failed"))  # fmt: skip
-    created = requests.post(
-        f"{url}/t/new", data={"job_id": [j["id"] for j in jobs]}, allow_redirects=False, timeout=10
-    )
+    with requests.Session() as uploader:  # keeps the session cookie: a timetable is made of one's own jobs
+        jobs = uploader.post(f"{url}/api/uploads", files=files, timeout=30).json()["jobs"]
+        for job in jobs:
+            wait_for(lambda job=job: uploader.get(f"{url}/api/jobs/{job['id']}", timeout=5).json()["status"]
+                     in ("completed", "failed"))  # fmt: skip
+        created = uploader.post(
+            f"{url}/t/new", data={"job_id": [j["id"] for j in jobs]}, allow_redirects=False, timeout=10
+        )
     return str(created.headers["location"])
 
 

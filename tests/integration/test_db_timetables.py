@@ -64,7 +64,7 @@ def add_job(deps: state.TimetableDeps, expires_in: dt.timedelta = dt.timedelta(d
 
 def test_create_read_save_round_trip(deps: state.TimetableDeps) -> None:
     job_id = add_job(deps)
-    saved = state.create_timetable(deps, [job_id, job_id])
+    saved = state.create_timetable(deps, [job_id, job_id], "anon:x")
     assert len(saved.id) == 32
     assert saved.job_ids == (job_id,)
     assert saved.expires_at == T0 + dt.timedelta(days=7)
@@ -85,7 +85,7 @@ def test_create_read_save_round_trip(deps: state.TimetableDeps) -> None:
 
 def test_expiry_follows_retention_but_never_outlives_its_jobs(deps: state.TimetableDeps) -> None:
     short = add_job(deps, expires_in=dt.timedelta(days=2))
-    saved = state.create_timetable(deps, [add_job(deps), short])
+    saved = state.create_timetable(deps, [add_job(deps), short], "anon:x")
     assert saved.expires_at == T0 + dt.timedelta(days=2)
     assert isinstance(deps.clock, Clock)
     deps.clock.now = T0 + dt.timedelta(days=2)
@@ -96,18 +96,22 @@ def test_expiry_follows_retention_but_never_outlives_its_jobs(deps: state.Timeta
 
 def test_create_refuses_unknown_jobs_and_bad_counts(deps: state.TimetableDeps) -> None:
     with pytest.raises(JobNotFoundError):
-        state.create_timetable(deps, [str(uuid.uuid4())])
+        state.create_timetable(deps, [str(uuid.uuid4())], "anon:x")
+    with pytest.raises(JobNotFoundError):  # someone else's job: answered as missing
+        state.create_timetable(deps, [add_job(deps)], "anon:someone-else")
+    with pytest.raises(JobNotFoundError):  # no session at all
+        state.create_timetable(deps, [add_job(deps)], None)
     with pytest.raises(BadUploadError):
-        state.create_timetable(deps, [])
+        state.create_timetable(deps, [], "anon:x")
     with pytest.raises(BadUploadError):
-        state.create_timetable(deps, [add_job(deps) for _ in range(4)])
+        state.create_timetable(deps, [add_job(deps) for _ in range(4)], "anon:x")
     assert state.load_timetable(deps, "x" * 65) is None
     assert state.load_timetable(deps, "") is None
 
 
 def test_a_deleted_job_shows_as_missing(deps: state.TimetableDeps) -> None:
     job_id = add_job(deps)
-    saved = state.create_timetable(deps, [job_id])
+    saved = state.create_timetable(deps, [job_id], "anon:x")
     with deps.sessions.begin() as session:
         job_repo.delete_job(session, job_id)
     view = state.load_timetable(deps, saved.id)

@@ -153,6 +153,21 @@ def test_unknown_timetable_and_bad_creation_are_html_pages(client: TestClient) -
     assert "Traceback" not in bad.text
 
 
+def test_a_timetable_is_made_only_of_the_sessions_own_jobs(
+    tmp_path: Path, real_pdfs: dict[str, bytes]
+) -> None:
+    with make_client(tmp_path, in_process_workers=0, rate_limits=False) as owner:
+        job = owner.post("/api/uploads", files=[("files", ("e.pdf", real_pdfs["exams"], "application/pdf"))])
+        job_id = job.json()["jobs"][0]["id"]
+        stranger = TestClient(owner.app, base_url=str(owner.base_url))  # same server, a session of its own
+        stranger.get("/health")
+        stolen = stranger.post("/t/new", data={"job_id": job_id}, follow_redirects=False)
+        assert stolen.status_code == 400
+        assert "There is no such job" in stolen.text
+        mine = owner.post("/t/new", data={"job_id": job_id}, follow_redirects=False)
+        assert mine.status_code == 303
+
+
 def test_pending_files_show_a_refreshing_page(tmp_path: Path, real_pdfs: dict[str, bytes]) -> None:
     with make_client(tmp_path, in_process_workers=0, rate_limits=False) as idle:
         job = idle.post("/api/uploads", files=[("files", ("e.pdf", real_pdfs["exams"], "application/pdf"))])

@@ -100,15 +100,16 @@ def delete_expired_timetables(deps: TimetableDeps) -> int:
         return repo.delete_expired_timetables(session, now=deps.clock(), limit=SWEEP_BATCH)
 
 
-def create_timetable(deps: TimetableDeps, job_ids: Sequence[str]) -> SavedTimetable:
-    """A new timetable over one to three existing parse jobs, at a new unguessable id."""
+def create_timetable(deps: TimetableDeps, job_ids: Sequence[str], owner: str | None) -> SavedTimetable:
+    """A new timetable over one to three existing parse jobs of `owner` (the uploader's session), at a new
+    unguessable id. Someone else's job is answered as a missing one: its id alone gives nobody its events."""
     wanted = tuple(dict.fromkeys(j.strip() for j in job_ids if j.strip()))
     if not 1 <= len(wanted) <= deps.settings.max_files_per_upload:
         raise BadUploadError()
     now = deps.clock()
     with deps.sessions.begin() as session:
         jobs = [job_repo.get_job(session, job_id) for job_id in wanted]
-        if any(job is None for job in jobs):
+        if owner is None or any(job is None or job.owner != owner for job in jobs):
             raise JobNotFoundError()
         repo.delete_expired_timetables(session, now=now, limit=SWEEP_BATCH)
         return repo.insert_timetable(

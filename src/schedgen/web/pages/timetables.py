@@ -26,6 +26,7 @@ from schedgen.domain.selection import module_key
 from schedgen.errors import SchedgenError, UnknownOfferingError
 from schedgen.services import timetable_state as state
 from schedgen.web.pages import views
+from schedgen.web.pages.connect import session_owner
 from schedgen.web.pages.templating import is_htmx, render
 
 router = APIRouter()
@@ -56,7 +57,9 @@ async def create(request: Request) -> Response:
     form = await _form(request)
     job_ids = [str(v) for v in form.getlist("job_id")]
     try:
-        saved = await run_in_threadpool(state.create_timetable, _deps(request), job_ids)
+        saved = await run_in_threadpool(
+            state.create_timetable, _deps(request), job_ids, session_owner(request)
+        )
     except SchedgenError as exc:
         return render(request, "not_found.html", {"message": exc.message}, status_code=400)
     return RedirectResponse(f"/t/{saved.id}", status_code=303)
