@@ -262,6 +262,7 @@ def test_a_worker_killed_inside_a_job_loses_it_to_another_which_completes_it_onc
     held = _job(container, job_id)
     assert (held.status, held.attempts, held.completed_at) == (JobStatus.PROCESSING, 1, None)
     assert held.worker is not None  # the victim's claim: only a claim holder parses, and claims are exclusive
+    assert held.worker.split(":")[-2] == str(victim)  # a claim names its process, so operators can find it
     assert _alive(zygote)
     assert _alive(child)
     os.kill(victim, signal.SIGKILL)

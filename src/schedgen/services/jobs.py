@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import os
 import socket
 import threading
 import time
@@ -41,6 +42,12 @@ class Queue(Protocol):
     def enqueue(self, job_id: str, priority: JobPriority = JobPriority.NORMAL, delay_ms: int = 0) -> None: ...
 
 
+def new_worker_id() -> str:
+    """Who claims jobs from this process: host, pid (an operator can find the process) and a random part
+    (pids are reused, also across restarts)."""
+    return f"{socket.gethostname()[:80]}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+
+
 class WaitingGauge:
     """The count of waiting jobs for upload backpressure, re-read at most once per `max_age_s` per process."""
 
@@ -71,7 +78,7 @@ class JobDeps:
     queue: Queue
     parse: Callable[[bytes], Timetable]
     clock: Callable[[], dt.datetime]
-    worker_id: str = field(default_factory=lambda: f"{socket.gethostname()}:{uuid.uuid4().hex[:8]}")
+    worker_id: str = field(default_factory=new_worker_id)
     reads: sessionmaker[Session] | None = None  # autocommit sessions for single reads; None: `sessions`
     waiting: WaitingGauge = field(default_factory=WaitingGauge)
     cache: JobCache | None = None  # finished jobs' documents; None: every read goes to the database
