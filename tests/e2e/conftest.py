@@ -30,7 +30,9 @@ CHROMIUM_FLAGS = [
     "--disable-quic",
 ]
 REPO = Path(__file__).resolve().parents[2]
-SCREENSHOTS = REPO / "docs" / "screenshots"
+# The README's screenshots are rewritten only on request (SCHEDGEN_UPDATE_SCREENSHOTS=1): a test run must
+# not leave the working tree changed. Otherwise they are still taken, into a temporary folder.
+UPDATE_SCREENSHOTS = os.environ.get("SCHEDGEN_UPDATE_SCREENSHOTS") == "1"
 MOBILE = {"width": 375, "height": 812}  # a phone
 DESKTOP = {"width": 1280, "height": 900}
 
@@ -140,9 +142,15 @@ def browser_context_args(browser_context_args: dict[str, Any]) -> dict[str, Any]
     return {**browser_context_args, "viewport": DESKTOP, "accept_downloads": True}
 
 
-def screenshot(page: Page, name: str, at: str | None = None) -> None:
-    """Save a PNG of the visible part of the page (scrolled to `at`, a selector) to docs/screenshots/."""
-    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+@pytest.fixture(scope="session")
+def screenshot_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """docs/screenshots/ when asked to update them, else a temporary folder."""
+    return REPO / "docs" / "screenshots" if UPDATE_SCREENSHOTS else tmp_path_factory.mktemp("screenshots")
+
+
+def screenshot(page: Page, folder: Path, name: str, at: str | None = None) -> None:
+    """Save a PNG of the visible part of the page (scrolled to `at`, a selector) into `folder`."""
+    folder.mkdir(parents=True, exist_ok=True)
     if at is not None:
         page.locator(at).first.evaluate("el => el.scrollIntoView({block: 'start'})")
-    page.screenshot(path=str(SCREENSHOTS / f"{name}.png"), animations="disabled", caret="initial")
+    page.screenshot(path=str(folder / f"{name}.png"), animations="disabled", caret="initial")

@@ -47,13 +47,15 @@ def choose_groups(page: Page) -> None:
         expect(page.locator(f"#g-{choice}-{group}")).to_be_checked()
 
 
-def test_three_pdfs_to_a_correct_calendar(page: Page, real_pdf_paths: dict[str, Path]) -> None:
+def test_three_pdfs_to_a_correct_calendar(
+    page: Page, real_pdf_paths: dict[str, Path], screenshot_dir: Path
+) -> None:
     console_errors: list[str] = []  # script errors and Content-Security-Policy violations
     page.on(
         "console", lambda message: console_errors.append(message.text) if message.type == "error" else None
     )
     upload_all(page, real_pdf_paths)
-    screenshot(page, "desktop-1-upload")
+    screenshot(page, screenshot_dir, "desktop-1-upload")
     page.get_by_role("button", name="See your week").click()
     expect(page).to_have_url(re.compile(r"/t/[A-Za-z0-9_-]{32}$"))
     timetable_url = page.url
@@ -64,7 +66,7 @@ def test_three_pdfs_to_a_correct_calendar(page: Page, real_pdf_paths: dict[str, 
     expect(status).to_have_attribute("data-open", "5")
     expect(status).not_to_have_attribute("data-clashes", "0")
     expect(page.locator(".block.clash").first).to_be_visible()
-    screenshot(page, "desktop-2-week-before-choosing")
+    screenshot(page, screenshot_dir, "desktop-2-week-before-choosing")
 
     choose_groups(page)
     expect(status).to_have_attribute("data-clashes", "0")
@@ -79,7 +81,7 @@ def test_three_pdfs_to_a_correct_calendar(page: Page, real_pdf_paths: dict[str, 
     expect(page.get_by_role("checkbox", name=re.compile(r"COS 284 Test2"))).not_to_be_checked()
     expect(page.locator("#g-COS226-practical-P02")).to_be_checked()
     expect(status).to_contain_text("21 weekly classes, 11 tests, 5 exams")
-    screenshot(page, "desktop-3-week-chosen", at="#grid-title")
+    screenshot(page, screenshot_dir, "desktop-3-week-chosen", at="#grid-title")
 
     # Filters narrow the view only.
     page.select_option("#type-filter", "practical")
@@ -97,7 +99,7 @@ def test_three_pdfs_to_a_correct_calendar(page: Page, real_pdf_paths: dict[str, 
     page.select_option("#reminder", "15")
     page.fill("#name", "My second semester")
     expect(page.get_by_text("National Women's Day (observed)")).to_be_attached()
-    screenshot(page, "desktop-4-customise")
+    screenshot(page, screenshot_dir, "desktop-4-customise")
     page.get_by_role("button", name="Save and continue").click()
 
     # Get it: the summary, the download, and the places for sync and subscribe.
@@ -105,7 +107,7 @@ def test_three_pdfs_to_a_correct_calendar(page: Page, real_pdf_paths: dict[str, 
     expect(page.locator(".lead")).to_contain_text("21 weekly classes, 11 tests, 5 exams")
     expect(page.get_by_role("button", name="Sync to Google Calendar")).to_be_disabled()
     expect(page.get_by_role("button", name="Subscribe (live feed)")).to_be_enabled()  # issue 6
-    screenshot(page, "desktop-5-get")
+    screenshot(page, screenshot_dir, "desktop-5-get")
     with page.expect_download() as download_info:
         page.get_by_role("link", name="Download .ics").click()
     download = download_info.value

@@ -21,27 +21,27 @@ def no_sideways_scroll(page: Page) -> None:
     assert width <= page.viewport_size["width"] if page.viewport_size else True, width
 
 
-def test_phone_width_flow(mobile_page: Page, real_pdf_paths: dict[str, Path]) -> None:
+def test_phone_width_flow(mobile_page: Page, real_pdf_paths: dict[str, Path], screenshot_dir: Path) -> None:
     page = mobile_page
     upload_all(page, real_pdf_paths)
-    screenshot(page, "mobile-1-upload", at="#file-section")
+    screenshot(page, screenshot_dir, "mobile-1-upload", at="#file-section")
     no_sideways_scroll(page)
     page.get_by_role("button", name="See your week").click()
     expect(page.get_by_role("heading", level=1)).to_have_text("Your week")
-    screenshot(page, "mobile-2-choose", at="#choose-title")
+    screenshot(page, screenshot_dir, "mobile-2-choose", at="#choose-title")
     no_sideways_scroll(page)
     choose_groups(page)
     expect(page.locator("#week-status")).to_have_attribute("data-clashes", "0")
-    screenshot(page, "mobile-3-week", at="#grid-title")
+    screenshot(page, screenshot_dir, "mobile-3-week", at="#grid-title")
     no_sideways_scroll(page)
     page.get_by_role("link", name="Next: customise").click()
     expect(page.get_by_role("heading", level=1)).to_have_text("Customise your calendar")
-    screenshot(page, "mobile-4-customise", at="#colour-title")
+    screenshot(page, screenshot_dir, "mobile-4-customise", at="#colour-title")
     no_sideways_scroll(page)
     page.get_by_role("button", name="Save and continue").click()
     expect(page.get_by_role("heading", level=1)).to_have_text("Get your calendar")
     expect(page.locator(".lead")).to_contain_text("21 weekly classes, 12 tests, 5 exams")
-    screenshot(page, "mobile-5-get")
+    screenshot(page, screenshot_dir, "mobile-5-get")
     no_sideways_scroll(page)
 
 
@@ -51,7 +51,7 @@ def _file(tmp_path: Path, name: str, data: bytes) -> str:
     return str(path)
 
 
-def test_refused_files_show_plain_messages(page: Page, tmp_path: Path) -> None:
+def test_refused_files_show_plain_messages(page: Page, tmp_path: Path, screenshot_dir: Path) -> None:
     hostile = _file(tmp_path, "Lectures.pdf", os.urandom(64 * 1024))  # random bytes named .pdf
     corrupt = _file(tmp_path, "Exams.pdf", b"%PDF-1.7\n" + b"garbage " * 200 + b"\n%%EOF\n")
     large = _file(tmp_path, "Tests.pdf", b"%PDF-1.7\n" + b"0" * MAX_BYTES)  # over 10 MB
@@ -66,7 +66,7 @@ def test_refused_files_show_plain_messages(page: Page, tmp_path: Path) -> None:
         expect(files.nth(index).locator(".status")).to_have_attribute("role", "alert")
     expect(page.get_by_text("Traceback")).to_have_count(0)
     expect(page.locator("#continue")).to_be_disabled()
-    screenshot(page, "desktop-6-errors", at="#file-section")
+    screenshot(page, screenshot_dir, "desktop-6-errors", at="#file-section")
 
     # Wrong type: a .txt file is refused before upload; removing files frees their places.
     for _ in range(3):
@@ -77,12 +77,12 @@ def test_refused_files_show_plain_messages(page: Page, tmp_path: Path) -> None:
     expect(files.nth(0)).to_have_class(re.compile(r"\brejected\b"))
 
 
-def test_refused_file_at_phone_width(mobile_page: Page, tmp_path: Path) -> None:
+def test_refused_file_at_phone_width(mobile_page: Page, tmp_path: Path, screenshot_dir: Path) -> None:
     page = mobile_page
     page.goto("/")
     page.set_input_files("#files", _file(tmp_path, "timetable.pdf", os.urandom(4096)))
     expect(page.locator("#file-list .file").first).to_contain_text(NotPdfError.default_message)
-    screenshot(page, "mobile-6-errors", at="#file-section")
+    screenshot(page, screenshot_dir, "mobile-6-errors", at="#file-section")
     no_sideways_scroll(page)
 
 
