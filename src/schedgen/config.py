@@ -107,6 +107,7 @@ class Settings(BaseSettings):
     allowed_origins: str = ""  # comma-separated extra origins allowed to post forms (CSRF check)
     request_timeout_s: float = 30.0  # a request running longer gets 504 REQUEST_TIMEOUT
     admin_token: SecretStr | None = None  # bearer token of /api/admin; None: admin endpoints are off
+    metrics_token: SecretStr | None = None  # when set, /metrics (API and worker) needs it as a bearer token
     auth_max_failures: int = 5  # failed authentications from one IP within the window block it
     auth_failure_window_s: int = 900
     auth_block_s: int = 3_600

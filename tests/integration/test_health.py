@@ -121,3 +121,24 @@ def test_worker_supervisor_health_endpoint(request: pytest.FixtureRequest, tmp_p
     finally:
         server.shutdown()
         server.server_close()
+
+
+def test_worker_metrics_need_the_metrics_token_when_one_is_set(
+    request: pytest.FixtureRequest, tmp_path: Path
+) -> None:
+    config = settings_for(
+        "distributed", request, tmp_path, worker_health_port=_free_port(), metrics_token="scrape-secret"
+    )
+    server = start_health_server(config, expected=1, alive=lambda: 1)
+    assert server is not None
+    base = f"http://127.0.0.1:{config.worker_health_port}"
+    try:
+        assert _get(f"{base}/metrics")[0] == 401
+        asked = urllib.request.Request(f"{base}/metrics", headers={"Authorization": "Bearer scrape-secret"})
+        with urllib.request.urlopen(asked, timeout=5) as response:
+            assert response.status == 200
+            assert b"# HELP" in response.read()
+        assert _get(f"{base}/health")[0] == 200  # the supervisor's health stays open
+    finally:
+        server.shutdown()
+        server.server_close()

@@ -18,7 +18,7 @@ from schedgen.adapters.metrics import build_metrics
 from schedgen.bootstrap import build
 from schedgen.domain.events import Kind, Timetable
 from schedgen.services.jobs import process_job, read_job_document, submit_upload
-from tests.support.webapps import MODES, TINY_PDF, serve, settings_for
+from tests.support.webapps import MODES, TINY_PDF, assert_error, serve, settings_for
 
 NAMES = (
     "http_request_duration_seconds",
@@ -44,6 +44,17 @@ def test_metrics_endpoint_exports_every_metric_with_route_templates(tmp_path: Pa
     assert 'route="<unmatched>"' in text
     assert "/api/nothing-here" not in text  # raw URLs never become labels
     assert 'database_connections{state="checked_out"}' in text
+
+
+def test_a_metrics_token_guards_the_endpoint(tmp_path: Path) -> None:
+    config = settings_for("embedded", None, tmp_path, metrics_token="scrape-secret")  # type: ignore[arg-type]
+    with serve(config) as client:
+        assert_error(client.get("/metrics"), 401, "UNAUTHORIZED")
+        assert_error(client.get("/metrics", headers={"Authorization": "Bearer nope"}), 401, "UNAUTHORIZED")
+        scraped = client.get("/metrics", headers={"Authorization": "Bearer scrape-secret"})
+        assert scraped.status_code == 200
+        assert "# TYPE pdf_jobs" in scraped.text
+        assert client.get("/health").status_code == 200  # probes stay open
 
 
 def fake_parse(data: bytes) -> Timetable:

@@ -8,12 +8,12 @@ requests through (it must never hang the service).
 
 from __future__ import annotations
 
-import hmac
 import logging
 
 from fastapi import Request
 from starlette.types import Scope, Send
 
+from schedgen.adapters.bearer import bearer_ok
 from schedgen.config import Settings
 from schedgen.errors import IpBlockedError
 from schedgen.web.context import client_of
@@ -26,11 +26,7 @@ log = logging.getLogger(__name__)
 
 def admin_token_ok(settings: Settings, authorization: str) -> bool:
     """Whether an Authorization header carries the admin bearer token (constant-time comparison)."""
-    if settings.admin_token is None:
-        return False
-    scheme, _, given = authorization.partition(" ")
-    expected = settings.admin_token.get_secret_value()
-    return scheme.lower() == "bearer" and hmac.compare_digest(given.strip().encode(), expected.encode())
+    return bearer_ok(settings.admin_token, authorization)
 
 
 async def note_auth_failure(request: Request) -> bool:
