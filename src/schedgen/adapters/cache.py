@@ -28,6 +28,13 @@ MARKER = b"\x00changed"  # a value no JSON document starts with
 KEY_PREFIX = "schedgen:job-doc:"
 
 
+def _document(value: object) -> bytes | None:
+    """A Redis value as a cached document: None for a missing entry or a change marker."""
+    if not isinstance(value, bytes) or value == MARKER:
+        return None
+    return value
+
+
 class JobCache(Protocol):
     """Finished jobs' documents by job id."""
 
@@ -128,9 +135,7 @@ class RedisJobCache:
         except self._errors as exc:
             log.warning("job cache unavailable (get): %s", exc)
             return None
-        if not isinstance(value, bytes) or value == MARKER:
-            return None
-        return value
+        return _document(value)
 
     def add(self, job_id: str, document: bytes, ttl_s: float) -> None:
         """SET NX with an expiry."""
@@ -167,9 +172,7 @@ class AsyncJobDocuments:
         except self._errors as exc:
             log.warning("job cache unavailable (get): %s", exc)
             return None
-        if not isinstance(value, bytes) or value == MARKER:
-            return None
-        return value
+        return _document(value)
 
     async def close(self) -> None:
         """Close the client's connections."""

@@ -17,7 +17,7 @@ from typing import Any
 
 import redis
 
-from schedgen.adapters.bearer import bearer_ok
+from schedgen.adapters.bearer import metrics_allowed
 from schedgen.adapters.heartbeats import live_workers
 from schedgen.adapters.metrics import metrics_for_process
 from schedgen.config import Settings
@@ -59,9 +59,7 @@ def _handler(settings: Settings, expected: int, alive: Callable[[], int]) -> typ
                 ok, detail = readiness(settings)
                 self._json(200 if ok else 503, {"status": "ok" if ok else "unavailable", "detail": detail})
             elif self.path == "/metrics":
-                if settings.metrics_token is not None and not bearer_ok(
-                    settings.metrics_token, self.headers.get("Authorization", "")
-                ):
+                if not metrics_allowed(settings.metrics_token, self.headers.get("Authorization", "")):
                     self._json(401, {"status": "unauthorized"})
                     return
                 body, content_type = metrics_for_process().render()

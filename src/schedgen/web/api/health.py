@@ -19,7 +19,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, Response
 from starlette.concurrency import run_in_threadpool
 
-from schedgen.adapters.bearer import bearer_ok
+from schedgen.adapters.bearer import metrics_allowed
 from schedgen.adapters.heartbeats import live_workers
 from schedgen.adapters.metrics import metrics_for_process, pool_stats
 from schedgen.bootstrap import Container
@@ -126,11 +126,10 @@ async def database(request: Request) -> JSONResponse:
 @router.get("/metrics", summary="Prometheus metrics", include_in_schema=False)
 async def metrics(request: Request) -> Response:
     """Every metric of every process of this service (multiprocess mode), in Prometheus text format."""
-    token = _container(request).settings.metrics_token
-    if token is not None and not bearer_ok(token, request.headers.get("authorization", "")):
+    container = _container(request)
+    if not metrics_allowed(container.settings.metrics_token, request.headers.get("authorization", "")):
         raise UnauthorizedError("A valid metrics token is required.")
     process_metrics = metrics_for_process()
-    container = _container(request)
     try:
         counts: Any = await asyncio.wait_for(run_in_threadpool(queue_counts, container.jobs), 2.0)
         process_metrics.set_queue(counts)

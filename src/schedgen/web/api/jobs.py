@@ -14,11 +14,11 @@ from schedgen.adapters.cache import AsyncJobDocuments
 from schedgen.domain.jobs import Job
 from schedgen.errors import FileTooLargeError, JobNotFoundError
 from schedgen.services import jobs as job_service
+from schedgen.web.middleware.session import SESSION_COOKIE, owner_of
 from schedgen.web.schemas.jobs import JobOut, QueueMetrics, UploadResponse
 from schedgen.web.uploads import read_uploads
 
 router = APIRouter(prefix="/api", tags=["jobs"])
-SESSION_COOKIE = "schedgen_session"
 
 
 def _deps(request: Request) -> job_service.JobDeps:
@@ -35,7 +35,7 @@ def _owner(request: Request) -> tuple[str, str | None]:
     fresh = None
     if not token or len(token) > 128:
         token = fresh = secrets.token_urlsafe(32)
-    return "anon:" + hashlib.sha256(token.encode()).hexdigest()[:32], fresh
+    return owner_of(token), fresh
 
 
 @router.post("/uploads", status_code=202, response_model=UploadResponse, summary="Upload one to three PDFs")

@@ -16,7 +16,7 @@ from schedgen.web.context import Client, client_of
 from schedgen.web.middleware.paths import needs_session
 from schedgen.web.middleware.runtime import Guards
 
-SESSION_COOKIE = "schedgen_session"  # the same cookie web/api/jobs.py derives job owners from
+SESSION_COOKIE = "schedgen_session"  # also what web/api/jobs.py derives job owners from (owner_of)
 SESSION_MAX_AGE_S = 30 * 86_400
 IDENTITY_KEY = "schedgen.identity"  # where the identity is kept in the ASGI scope
 OWNER_CACHE_SIZE = 4096  # Cookie header values whose owner is remembered (oldest forgotten first)
