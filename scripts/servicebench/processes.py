@@ -23,6 +23,7 @@ import sqlalchemy as sa
 
 BIN = Path(sys.executable).parent  # the venv's bin folder (schedgen, moto_server)
 HOST = "127.0.0.1"
+MOTO_ROLE = "moto (S3)"  # the CPU tables' column of the moto_server these scripts start
 
 
 @dataclass
@@ -146,7 +147,7 @@ def moto_server(tmp: Path) -> Iterator[S3Endpoint]:
     process = spawn([str(BIN / "moto_server"), "-H", HOST, "-p", str(port)], dict(os.environ), log)
     try:
         wait_port(port, process, log)
-        yield S3Endpoint(f"http://{HOST}:{port}", "test", "test", process.pid, "moto (S3)")
+        yield S3Endpoint(f"http://{HOST}:{port}", "test", "test", process.pid, MOTO_ROLE)
     finally:
         stop(process, 10)
 
@@ -173,7 +174,7 @@ def running_service(
     """Start one configuration (and, distributed, its schema and Redis db); stop and remove it all after."""
     threads = f"{workers} worker proc. x {args.worker_threads} threads"
     label = f"distributed: {args.api_processes} API, {threads}" if s3 else "embedded"
-    label += f", S3: {s3.role}" if s3 and s3.role != "moto (S3)" else ""
+    label += f", S3: {s3.role}" if s3 and s3.role != MOTO_ROLE else ""
     label += "".join(f", {k.removeprefix('SCHEDGEN_')}={v}" for k, v in args.env.items())
     run_dir = Path(tempfile.mkdtemp(prefix="run-", dir=tmp))
     with contextlib.ExitStack() as undo:

@@ -14,7 +14,7 @@ from schedgen.adapters.cache import AsyncJobDocuments
 from schedgen.domain.jobs import Job
 from schedgen.errors import FileTooLargeError, JobNotFoundError
 from schedgen.services import jobs as job_service
-from schedgen.web.middleware.session import SESSION_COOKIE, owner_of
+from schedgen.web.middleware.session import SESSION_COOKIE, SESSION_MAX_AGE_S, owner_of
 from schedgen.web.schemas.jobs import JobOut, QueueMetrics, UploadResponse
 from schedgen.web.uploads import read_uploads
 
@@ -67,7 +67,9 @@ async def upload(request: Request) -> Response:
     # than the rest of the response.
     response = Response(json.dumps({"jobs": jobs}).encode(), status_code=202, media_type="application/json")
     if fresh_cookie is not None:
-        response.set_cookie(SESSION_COOKIE, fresh_cookie, httponly=True, samesite="lax", max_age=30 * 86400)
+        response.set_cookie(
+            SESSION_COOKIE, fresh_cookie, httponly=True, samesite="lax", max_age=SESSION_MAX_AGE_S
+        )
     return response
 
 
