@@ -56,6 +56,41 @@ def test_job_reads_and_probes_mint_no_session_but_uploads_do(tmp_path: Path) -> 
         assert "set-cookie" not in client.get(f"/api/jobs/{job_id}").headers  # it has one now anyway
 
 
+def test_forged_session_cookie_never_owns_an_upload(tmp_path: Path) -> None:
+    with serve(settings_for("embedded", None, tmp_path)) as client:  # type: ignore[arg-type]
+        client.cookies.set("schedgen_session", "forged-unsigned-value")
+        cookie = upload(client).headers["set-cookie"]  # the edge middleware replaced it with a signed one
+        value = cookie.split(";")[0].split("=", 1)[1]
+        assert value != "forged-unsigned-value"
+        assert client.app.state.guards.signer.verify(value)  # type: ignore[attr-defined]
+
+
+def test_upload_route_alone_mints_the_same_signed_secure_cookie(tmp_path: Path) -> None:
+    """Without the edge middleware (any other stack), the upload route still signs the cookie it sets."""
+    from fastapi.testclient import TestClient
+
+    from schedgen.bootstrap import build
+    from schedgen.web.app import create_app
+    from schedgen.web.middleware.edge import EdgeMiddleware
+
+    settings = settings_for("embedded", None, tmp_path)  # type: ignore[arg-type]
+    container = build(settings, migrate=True)
+    try:
+        app = create_app(settings, container)
+        app.user_middleware = [m for m in app.user_middleware if m.cls is not EdgeMiddleware]
+        with TestClient(app, base_url="https://testserver") as client:
+            client.cookies.set("schedgen_session", "forged-unsigned-value")
+            cookie = upload(client).headers["set-cookie"]
+            assert {"Secure", "HttpOnly", "SameSite=Lax"} <= {p.strip() for p in cookie.split(";")}
+            value = cookie.split(";")[0].split("=", 1)[1]
+            assert app.state.guards.signer.verify(value)
+            client.cookies.clear()
+            client.cookies.set("schedgen_session", value)
+            assert "set-cookie" not in upload(client).headers  # a valid cookie is kept
+    finally:
+        container.close()
+
+
 def test_cross_site_form_posts_are_refused_same_site_and_non_browser_pass(tmp_path: Path) -> None:
     config = settings_for("embedded", None, tmp_path, allowed_origins="https://partner.example")  # type: ignore[arg-type]
     with serve(config) as client:

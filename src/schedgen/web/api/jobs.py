@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import secrets
 from functools import partial
 
 from fastapi import APIRouter, Request, Response
@@ -14,7 +13,8 @@ from schedgen.adapters.cache import AsyncJobDocuments
 from schedgen.domain.jobs import Job
 from schedgen.errors import FileTooLargeError, JobNotFoundError
 from schedgen.services import jobs as job_service
-from schedgen.web.middleware.session import SESSION_COOKIE, SESSION_MAX_AGE_S, owner_of
+from schedgen.web.context import client_of
+from schedgen.web.middleware.session import SESSION_COOKIE, owner_of, set_cookie_header, signed_owner
 from schedgen.web.schemas.jobs import JobOut, QueueMetrics, UploadResponse
 from schedgen.web.uploads import read_uploads
 
@@ -26,16 +26,19 @@ def _deps(request: Request) -> job_service.JobDeps:
     return deps
 
 
-def _owner(request: Request) -> tuple[str, str | None]:
-    """An anonymous owner id from the session cookie, and a new cookie value when there was none.
+def _owner(request: Request) -> tuple[str, bytes | None]:
+    """The anonymous owner id of the request's signed session cookie; and a Set-Cookie value when it had none.
 
-    The cookie itself is never stored, only a hash of it.
+    The edge middleware has already given a visitor without a valid cookie a new one, so the Set-Cookie is
+    only needed where that middleware is not installed; it is made the same way (signed; Secure over TLS).
+    Only a hash of the cookie is ever stored.
     """
-    token = request.cookies.get(SESSION_COOKIE)
-    fresh = None
-    if not token or len(token) > 128:
-        token = fresh = secrets.token_urlsafe(32)
-    return owner_of(token), fresh
+    signer = request.app.state.guards.signer
+    owner = signed_owner(request.cookies.get(SESSION_COOKIE), signer)
+    if owner is not None:
+        return owner, None
+    fresh = signer.new_session()
+    return owner_of(fresh), set_cookie_header(fresh, secure=client_of(request.scope).tls)
 
 
 @router.post("/uploads", status_code=202, response_model=UploadResponse, summary="Upload one to three PDFs")
@@ -67,9 +70,7 @@ async def upload(request: Request) -> Response:
     # than the rest of the response.
     response = Response(json.dumps({"jobs": jobs}).encode(), status_code=202, media_type="application/json")
     if fresh_cookie is not None:
-        response.set_cookie(
-            SESSION_COOKIE, fresh_cookie, httponly=True, samesite="lax", max_age=SESSION_MAX_AGE_S
-        )
+        response.raw_headers.append((b"set-cookie", fresh_cookie))
     return response
 
 

@@ -15,17 +15,26 @@ from starlette.types import Scope
 from schedgen.web.context import Client, client_of
 from schedgen.web.middleware.paths import needs_session
 from schedgen.web.middleware.runtime import Guards
+from schedgen.web.middleware.signing import Signer
 
 SESSION_COOKIE = "schedgen_session"  # also what web/api/jobs.py derives job owners from (owner_of)
 SESSION_MAX_AGE_S = 30 * 86_400
 IDENTITY_KEY = "schedgen.identity"  # where the identity is kept in the ASGI scope
 OWNER_CACHE_SIZE = 4096  # Cookie header values whose owner is remembered (oldest forgotten first)
+MAX_SESSION_VALUE = 128  # longer cookie values are not ours (ours are ~60 characters)
 MAX_CACHED_COOKIE = 1024  # longer Cookie headers are parsed every time (bounds the cache's memory)
 
 
 def owner_of(cookie_value: str) -> str:
     """The anonymous owner id of a session cookie value (the value itself is never stored or logged)."""
     return "anon:" + hashlib.sha256(cookie_value.encode()).hexdigest()[:32]
+
+
+def signed_owner(value: str | None, signer: Signer) -> str | None:
+    """The owner id of a session cookie value if its signature is valid, else None."""
+    if value and len(value) <= MAX_SESSION_VALUE and signer.verify(value):
+        return owner_of(value)
+    return None
 
 
 def identity_of(scope: Scope) -> str:
@@ -119,6 +128,4 @@ class Sessions:
         return owner
 
     def _check(self, value: str | None) -> str | None:
-        if value is not None and len(value) <= 128 and self.guards.signer.verify(value):
-            return owner_of(value)
-        return None
+        return signed_owner(value, self.guards.signer)

@@ -13,7 +13,7 @@ from schedgen.errors import SchedgenError
 from schedgen.services import feeds, google_auth, google_sync
 from schedgen.services import timetable_state as state
 from schedgen.services.google_auth import GoogleDeps
-from schedgen.web.middleware.session import SESSION_COOKIE, owner_of
+from schedgen.web.middleware.session import SESSION_COOKIE, signed_owner
 from schedgen.web.pages.templating import is_htmx, render
 
 router = APIRouter()
@@ -33,10 +33,7 @@ def google_deps(request: Request) -> GoogleDeps:
 
 def session_owner(request: Request) -> str | None:
     """The browser session's owner id (from the signed session cookie), or None without a valid one."""
-    value = request.cookies.get(SESSION_COOKIE)
-    if not value or len(value) > 128 or not request.app.state.guards.signer.verify(value):
-        return None
-    return owner_of(value)
+    return signed_owner(request.cookies.get(SESSION_COOKIE), request.app.state.guards.signer)
 
 
 async def _google_context(request: Request, view: state.TimetableView) -> dict[str, Any]:
