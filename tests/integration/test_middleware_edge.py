@@ -14,6 +14,7 @@ from starlette.types import Message, Receive, Send
 
 from schedgen.adapters.metrics import build_metrics
 from schedgen.config import Settings
+from schedgen.web.api.jobs import CachedJobReads
 from schedgen.web.app import create_app
 from schedgen.web.context import client_of
 from schedgen.web.middleware import session as session_module
@@ -31,9 +32,10 @@ def names(response: Any) -> list[str]:
     return [name.decode().lower() for name, _ in response.headers.raw]
 
 
-def test_the_app_has_one_middleware_layer(tmp_path: Path) -> None:
+def test_the_app_has_one_middleware_layer_around_the_cached_job_reads(tmp_path: Path) -> None:
     app = create_app(Settings(data_dir=tmp_path / "data"))
-    assert [m.cls for m in app.user_middleware] == [EdgeMiddleware]  # type: ignore[comparison-overlap]
+    layers = [m.cls for m in app.user_middleware]
+    assert layers == [EdgeMiddleware, CachedJobReads]  # type: ignore[comparison-overlap]
 
 
 def test_admitted_upload_headers_in_the_order_the_stacked_layers_added_them(tmp_path: Path) -> None:

@@ -269,13 +269,15 @@ def get_job(deps: JobDeps, job_id: str) -> Job | None:
 
 
 def peek_job_document(deps: JobDeps, job_id: str) -> bytes | None:
-    """A finished job's document from an in-process cache, without any I/O (None: ask read_job_document)."""
+    """A finished job's document from an in-process cache, without any I/O (None: ask read_job_document).
+
+    The lookup is counted, hit or miss, when the cache is in-process; a shared cache is not asked here.
+    """
     cache = deps.cache
     if cache is None or not cache.local:
         return None
     document = cache.get(job_id)
-    if document is not None:
-        count_cache_lookup(deps, True)
+    count_cache_lookup(deps, document is not None)
     return document
 
 

@@ -81,6 +81,7 @@ def create_app(settings: Settings, container: Container | None = None, *, server
     guards = Guards.build(settings, metrics_for_process())
     app.state.guards = guards
     app.state.job_documents = None  # the lifespan opens the event-loop reader of a Redis job cache
+    app.add_middleware(jobs.CachedJobReads)  # added first, so it runs inside the edge middleware
     install_middleware(app, guards)
     app.include_router(jobs.router)  # first: routes are tried in order, and uploads and status polls are hot
     app.include_router(health.router)
