@@ -14,7 +14,7 @@ import os
 import shutil
 import tempfile
 import threading
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -63,6 +63,15 @@ class Metrics:
     cache_requests: Counter
     rate_limit_rejections: Counter
     upload_bytes: Histogram
+    _cache_results: dict[bool, Counter] = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        # Counted on every status read: .labels() checks and locks on each call, so the two series are kept.
+        results = {
+            True: self.cache_requests.labels(result="hit"),
+            False: self.cache_requests.labels(result="miss"),
+        }
+        object.__setattr__(self, "_cache_results", results)
 
     def observe_job(self, event_name: str, job: Job, kind: str | None, now: dt.datetime) -> None:
         """JobDeps observer: 'submitted' (upload size), 'completed' / 'failed' (count, processing time)."""
@@ -76,7 +85,7 @@ class Metrics:
 
     def count_cache(self, hit: bool) -> None:
         """One job-status cache lookup (cache_requests_total{result})."""
-        self.cache_requests.labels(result="hit" if hit else "miss").inc()
+        self._cache_results[hit].inc()
 
     def set_queue(self, counts: QueueCounts) -> None:
         """Queue gauges from the jobs table (set just before a scrape)."""
