@@ -48,7 +48,8 @@ def _trusted(text: str, networks: Sequence[Network]) -> bool:
     return address is not None and any(address in network for network in networks)
 
 
-def _header(scope: Scope, name: bytes) -> str:
+def header_of(scope: Scope, name: bytes) -> str:
+    """The first request header of this (lower-case) name, decoded as HTTP's latin-1; "" if absent."""
     for key, value in scope["headers"]:
         if key == name:
             return str(value.decode("latin-1"))
@@ -61,7 +62,7 @@ def resolve_client(scope: Scope, networks: Sequence[Network], *, force_tls: bool
     tls = scope.get("scheme") in ("https", "wss") or force_tls
     if not _trusted(peer, networks):
         return Client(peer, tls, trusted_peer=False)
-    hops: Iterable[str] = reversed([h.strip() for h in _header(scope, b"x-forwarded-for").split(",")])
+    hops: Iterable[str] = reversed([h.strip() for h in header_of(scope, b"x-forwarded-for").split(",")])
     ip = peer
     for hop in hops:
         if not hop or _ip(hop) is None:
@@ -69,7 +70,7 @@ def resolve_client(scope: Scope, networks: Sequence[Network], *, force_tls: bool
         ip = hop
         if not _trusted(hop, networks):
             break
-    proto = _header(scope, b"x-forwarded-proto").split(",")[0].strip().lower()
+    proto = header_of(scope, b"x-forwarded-proto").split(",")[0].strip().lower()
     return Client(ip, tls or proto == "https", trusted_peer=True)
 
 

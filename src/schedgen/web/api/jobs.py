@@ -14,7 +14,7 @@ from schedgen.adapters.cache import AsyncJobDocuments
 from schedgen.domain.jobs import Job
 from schedgen.errors import FileTooLargeError, JobNotFoundError
 from schedgen.services import jobs as job_service
-from schedgen.web.context import client_of
+from schedgen.web.context import client_of, header_of
 from schedgen.web.middleware.paths import ROUTE_KEY
 from schedgen.web.middleware.session import SESSION_COOKIE, owner_of, set_cookie_header, signed_owner
 from schedgen.web.schemas.jobs import JobOut, QueueMetrics, UploadResponse
@@ -157,11 +157,7 @@ class CachedJobReads:
                 document = await cached_document(scope, job_id)
                 if document is not None:
                     scope[ROUTE_KEY] = "/api" + JOB_ROUTE
-                    if_none_match = b""
-                    for key, value in scope["headers"]:
-                        if key == b"if-none-match":
-                            if_none_match = value
-                    status, headers, body = document_answer(document, if_none_match.decode("latin-1"))
+                    status, headers, body = document_answer(document, header_of(scope, b"if-none-match"))
                     await send({"type": "http.response.start", "status": status, "headers": headers})
                     await send({"type": "http.response.body", "body": body})
                     return

@@ -15,7 +15,7 @@ from urllib.parse import urlsplit
 
 from starlette.types import Scope
 
-from schedgen.web.context import client_of
+from schedgen.web.context import client_of, header_of
 
 # Pages are server-rendered with our own static JS (no inline scripts, no third-party origins).
 CSP = (
@@ -71,10 +71,6 @@ def missing_from(headers: Headers, response_headers: Iterable[tuple[bytes, bytes
     return tuple((name, value) for name, value in headers if name not in names)
 
 
-def _header(scope: Scope, name: bytes) -> str:
-    return next((v.decode("latin-1") for k, v in scope["headers"] if k == name), "")
-
-
 def _netloc(url: str) -> str:
     try:
         parts = urlsplit(url)
@@ -93,19 +89,19 @@ class CsrfCheck:
         """Whether the request is a form post from another site (answered 403 CSRF_FAILED)."""
         if scope["method"] in SAFE_METHODS or not self._form(scope):
             return False
-        source = _header(scope, b"origin") or _header(scope, b"referer")
+        source = header_of(scope, b"origin") or header_of(scope, b"referer")
         return bool(source) and not self._same_site(scope, source)
 
     @staticmethod
     def _form(scope: Scope) -> bool:
-        kind = _header(scope, b"content-type").split(";")[0].strip().lower()
+        kind = header_of(scope, b"content-type").split(";")[0].strip().lower()
         return kind in FORM_TYPES or kind == ""
 
     def _same_site(self, scope: Scope, source: str) -> bool:
         origin = _netloc(source)
         if not origin:  # "null" (sandboxed frames, file://) or garbage
             return False
-        host = _header(scope, b"host").lower()
-        if client_of(scope).trusted_peer and (forwarded := _header(scope, b"x-forwarded-host")):
+        host = header_of(scope, b"host").lower()
+        if client_of(scope).trusted_peer and (forwarded := header_of(scope, b"x-forwarded-host")):
             host = forwarded.split(",")[0].strip().lower()
         return origin == host or origin in self.allowed
