@@ -63,17 +63,15 @@ class _GatedCursor(sqlite3.Cursor):
     connection: _GatedConnection
 
     def execute(self, sql: str, parameters: Any = (), /) -> _GatedCursor:
-        self.connection.before(sql)
-        try:
-            super().execute(sql, parameters)
-        finally:
-            self.connection.after()
-        return self
+        return self._gated(super().execute, sql, parameters)
 
     def executemany(self, sql: str, seq_of_parameters: Any, /) -> _GatedCursor:
+        return self._gated(super().executemany, sql, seq_of_parameters)
+
+    def _gated(self, run: Callable[[str, Any], object], sql: str, arguments: Any) -> _GatedCursor:
         self.connection.before(sql)
         try:
-            super().executemany(sql, seq_of_parameters)
+            run(sql, arguments)
         finally:
             self.connection.after()
         return self
