@@ -11,7 +11,13 @@ from typing import Any
 import pytest
 import sqlalchemy as sa
 
-from schedgen.adapters.db.engine import build_engine, read_session_factory, run_read
+from schedgen.adapters.db.engine import (
+    build_engine,
+    read_session_factory,
+    run_read,
+    session_factory,
+    single_write,
+)
 from schedgen.config import Settings
 
 
@@ -50,6 +56,30 @@ def test_reads_run_without_a_transaction(postgres_url: str, tmp_path: Path) -> N
 
         first, second = run_read(read_session_factory(engine), two_xids)
         assert first != second
+    finally:
+        engine.dispose()
+
+
+@pytest.mark.parametrize("sessions", ["reads", "transactional"])
+@pytest.mark.parametrize("backend", ["sqlite", "postgresql"])
+def test_a_single_write_is_committed_in_one_statement(
+    backend: str, sessions: str, request: pytest.FixtureRequest, tmp_path: Path
+) -> None:
+    url = (
+        f"sqlite:///{tmp_path / 'one.db'}" if backend == "sqlite" else request.getfixturevalue("postgres_url")
+    )
+    engine = build_engine(Settings(database_url=url, data_dir=tmp_path))
+    try:
+        with engine.begin() as connection:  # a fresh schema (PostgreSQL) or file (SQLite) per test
+            connection.execute(sa.text("CREATE TABLE t (n INTEGER)"))
+        factory = read_session_factory(engine) if sessions == "reads" else session_factory(engine)
+        with single_write(factory) as connection:
+            connection.execute(sa.text("INSERT INTO t VALUES (1)"))
+            driver = connection.connection.driver_connection
+            if backend == "postgresql":  # autocommit exactly with the autocommit (read) sessions
+                assert driver.autocommit is (sessions == "reads")  # type: ignore[union-attr]
+        with engine.connect() as connection:  # another connection sees the row: it was committed
+            assert connection.execute(sa.text("SELECT count(*) FROM t")).scalar_one() == 1
     finally:
         engine.dispose()
 

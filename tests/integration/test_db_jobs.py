@@ -452,6 +452,22 @@ def test_owner_bytes_counts_stored_uploads_only(db: Db) -> None:
     assert (db.tx(repo.owner_bytes, "alice"), db.tx(repo.owner_bytes, "bob")) == (100, 50)
 
 
+def test_insert_within_quota_stores_only_what_fits(db: Db) -> None:
+    db.add(size=100)
+    cleared = db.add(size=5_000)
+    db.tx(repo.clear_blob, cleared.id)  # its PDF is gone: it no longer counts
+    db.add(owner="bob", size=900)
+    fits = db.tx(repo.insert_job_within_quota, new_job(size=200), 300)  # 100 + 200 = the limit
+    assert fits is not None
+    assert (fits.status, fits.size, fits.owner, fits.attempts) == (JobStatus.PENDING, 200, "alice", 0)
+    assert fits == db.tx(repo.get_job, fits.id)
+    refused = new_job(size=1)
+    assert db.tx(repo.insert_job_within_quota, refused, 300) is None
+    assert db.tx(repo.get_job, refused.id) is None
+    assert db.tx(repo.owner_bytes, "alice") == 300
+    assert db.tx(repo.insert_job_within_quota, new_job(owner="carol", size=300), 300) is not None
+
+
 # --- concurrency ----------------------------------------------------------------------------------
 
 

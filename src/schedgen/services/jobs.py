@@ -23,7 +23,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from schedgen.adapters.blobstore import BlobStore, DeferredDeletes
 from schedgen.adapters.cache import JobCache
 from schedgen.adapters.db import jobs as repo
-from schedgen.adapters.db.engine import core_transaction, run_read
+from schedgen.adapters.db.engine import core_transaction, run_read, single_write
 from schedgen.config import Settings
 from schedgen.domain.events import Timetable
 from schedgen.domain.jobs import Job, JobPriority, JobStatus, NewJob, QueueCounts, retry_delay_ms
@@ -31,7 +31,7 @@ from schedgen.errors import BlobNotFoundError, InputError, NotPdfError, QueueFul
 from schedgen.parsing.limits import MAGIC_WINDOW, looks_like_pdf
 from schedgen.rendering.contract import timetable_to_dict
 from schedgen.services.job_heartbeats import Heartbeats
-from schedgen.services.quotas import check_stored_bytes
+from schedgen.services.quotas import quota_exceeded
 
 log = logging.getLogger(__name__)
 
@@ -149,10 +149,14 @@ def submit_upload(
         expires_at=now + dt.timedelta(days=deps.settings.job_row_retention_days),
         priority=priority,
     )
+    limit = deps.settings.max_stored_bytes_per_user  # quota (issue 5)
     try:
-        with core_transaction(deps.sessions) as session:
-            check_stored_bytes(session, deps.settings, owner, size)  # quota (issue 5)
-            job = repo.insert_job(session, new)
+        with single_write(deps.read_sessions) as connection:
+            job = repo.insert_job_within_quota(connection, new, limit)
+        if job is None:
+            raise run_read(
+                deps.read_sessions, lambda session: quota_exceeded(session, deps.settings, owner, size)
+            )
     except Exception:
         try:
             deps.blobs.delete(key)  # nothing half-written: no orphan blob without its job

@@ -233,6 +233,19 @@ def core_transaction(sessions: sessionmaker[Session]) -> AbstractContextManager[
     return engine.begin()
 
 
+def single_write(sessions: sessionmaker[Session]) -> AbstractContextManager[sa.Connection]:
+    """A Core connection for one statement that writes, committed when the block ends.
+
+    With the autocommit sessions of read_session_factory (PostgreSQL) the statement is its own transaction:
+    one round trip instead of three (BEGIN, the statement, COMMIT). With any other sessions (SQLite, whose
+    driver opens a transaction before a write anyway) it is core_transaction.
+    """
+    engine: sa.Engine = sessions.kw["bind"]
+    if engine.get_execution_options().get("isolation_level") == "AUTOCOMMIT":
+        return engine.connect()
+    return engine.begin()
+
+
 def read_session_factory(engine: sa.Engine) -> sessionmaker[Session]:
     """Sessions for single-statement reads in autocommit: no BEGIN and no ROLLBACK round trips.
 

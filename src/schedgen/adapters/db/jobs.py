@@ -54,7 +54,25 @@ def _rowcount(session: Executor, stmt: sa.Executable) -> int:
 
 def insert_job(session: Executor, new: NewJob) -> Job:
     """Store a new pending job, available at once."""
-    values = {
+    return _to_job(session.execute(_insert_stmt(), _insert_values(new)).one())
+
+
+def insert_job_within_quota(session: Executor, new: NewJob, limit: int) -> Job | None:
+    """Store a new pending job unless its owner's stored bytes plus its size would pass `limit`: None then.
+
+    One statement (INSERT ... SELECT ... WHERE the owner's sum fits ... RETURNING), so an upload costs one
+    round trip to the database and, in autocommit, no BEGIN and COMMIT.
+    """
+    values = _insert_values(new)
+    stmt = _insert_within_quota_stmt(tuple(values))
+    row = session.execute(
+        stmt, values | {"p_owner": new.owner, "p_size": new.size, "p_limit": limit}
+    ).one_or_none()
+    return None if row is None else _to_job(row)
+
+
+def _insert_values(new: NewJob) -> dict[str, Any]:
+    return {
         "id": new.id,
         "status": PENDING,
         "priority": int(new.priority),
@@ -68,7 +86,6 @@ def insert_job(session: Executor, new: NewJob) -> Job:
         "available_at": new.created_at,
         "expires_at": new.expires_at,
     }
-    return _to_job(session.execute(_insert_stmt(), values).one())
 
 
 # The statements run for every job are built once (on first use) with bind parameters: building and
@@ -79,6 +96,16 @@ def insert_job(session: Executor, new: NewJob) -> Job:
 def _insert_stmt() -> sa.Insert:
     jobs = jobs_table()
     return sa.insert(jobs).returning(*jobs.c)
+
+
+@functools.cache
+def _insert_within_quota_stmt(names: tuple[str, ...]) -> sa.Insert:
+    jobs = jobs_table()
+    fields = [sa.bindparam(name, type_=jobs.c[name].type) for name in names]
+    used = _owner_bytes_stmt().scalar_subquery()
+    size = sa.bindparam("p_size", type_=sa.BigInteger())
+    fits = used + size <= sa.bindparam("p_limit", type_=sa.BigInteger())
+    return sa.insert(jobs).from_select(names, sa.select(*fields).where(fits)).returning(*jobs.c)
 
 
 @functools.cache
