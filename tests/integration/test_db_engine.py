@@ -13,10 +13,10 @@ import sqlalchemy as sa
 
 from schedgen.adapters.db.engine import (
     build_engine,
-    read_session_factory,
     run_read,
     session_factory,
     single_write,
+    statement_session_factory,
 )
 from schedgen.config import Settings
 
@@ -30,7 +30,7 @@ def test_a_read_survives_a_pooled_connection_killed_by_the_server(
 ) -> None:
     engine = build_engine(Settings(database_url=postgres_url, data_dir=tmp_path, db_pool_size=1))
     try:
-        reads = read_session_factory(engine)
+        reads = statement_session_factory(engine)
         first = run_read(reads, _backend_pid)
         admin = build_engine(Settings(database_url=postgres_url, data_dir=tmp_path))
         try:  # the server ends the pooled connection while it sits idle in the pool
@@ -54,13 +54,13 @@ def test_reads_run_without_a_transaction(postgres_url: str, tmp_path: Path) -> N
             query = sa.text("SELECT txid_current()")
             return int(session.execute(query).scalar_one()), int(session.execute(query).scalar_one())
 
-        first, second = run_read(read_session_factory(engine), two_xids)
+        first, second = run_read(statement_session_factory(engine), two_xids)
         assert first != second
     finally:
         engine.dispose()
 
 
-@pytest.mark.parametrize("sessions", ["reads", "transactional"])
+@pytest.mark.parametrize("sessions", ["statements", "transactional"])
 @pytest.mark.parametrize("backend", ["sqlite", "postgresql"])
 def test_a_single_write_is_committed_in_one_statement(
     backend: str, sessions: str, request: pytest.FixtureRequest, tmp_path: Path
@@ -72,12 +72,12 @@ def test_a_single_write_is_committed_in_one_statement(
     try:
         with engine.begin() as connection:  # a fresh schema (PostgreSQL) or file (SQLite) per test
             connection.execute(sa.text("CREATE TABLE t (n INTEGER)"))
-        factory = read_session_factory(engine) if sessions == "reads" else session_factory(engine)
+        factory = statement_session_factory(engine) if sessions == "statements" else session_factory(engine)
         with single_write(factory) as connection:
             connection.execute(sa.text("INSERT INTO t VALUES (1)"))
             driver = connection.connection.driver_connection
-            if backend == "postgresql":  # autocommit exactly with the autocommit (read) sessions
-                assert driver.autocommit is (sessions == "reads")  # type: ignore[union-attr]
+            if backend == "postgresql":  # autocommit exactly with the statement sessions
+                assert driver.autocommit is (sessions == "statements")  # type: ignore[union-attr]
         with engine.connect() as connection:  # another connection sees the row: it was committed
             assert connection.execute(sa.text("SELECT count(*) FROM t")).scalar_one() == 1
     finally:
