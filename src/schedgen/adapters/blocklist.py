@@ -19,6 +19,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Protocol, cast
 
+from schedgen.adapters.redis_client import async_redis_client
 from schedgen.config import Settings
 
 if TYPE_CHECKING:
@@ -202,11 +203,5 @@ def build_blocklist(settings: Settings) -> Blocklist:
     policy = Policy.of(settings)
     if settings.redis_url is None:
         return MemoryBlocklist(policy)
-    import redis.asyncio as aioredis  # only in distributed mode
-
-    client = aioredis.Redis.from_url(
-        settings.redis_url,
-        socket_timeout=settings.rate_limit_timeout_s,
-        socket_connect_timeout=settings.rate_limit_timeout_s,
-    )
+    client = async_redis_client(settings.redis_url, settings.rate_limit_timeout_s)
     return RedisBlocklist(client, policy, settings.rate_limit_timeout_s)

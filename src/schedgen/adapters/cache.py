@@ -18,6 +18,8 @@ import time
 from collections import OrderedDict
 from typing import TYPE_CHECKING, Protocol
 
+from schedgen.adapters.redis_client import async_redis_client, redis_client
+
 if TYPE_CHECKING:
     import redis
     import redis.asyncio as aioredis
@@ -183,17 +185,11 @@ def open_async_job_documents(redis_url: str | None, timeout_s: float) -> AsyncJo
     """An event-loop reader of the Redis job cache, or None without Redis (the memory cache needs none)."""
     if redis_url is None:
         return None
-    import redis.asyncio as aioredis  # only in distributed mode
-
-    client = aioredis.Redis.from_url(redis_url, socket_timeout=timeout_s, socket_connect_timeout=timeout_s)
-    return AsyncJobDocuments(client)
+    return AsyncJobDocuments(async_redis_client(redis_url, timeout_s))
 
 
 def build_job_cache(redis_url: str | None, timeout_s: float) -> JobCache:
     """Redis when a URL is given (shared by all processes), else memory."""
     if redis_url is None:
         return MemoryJobCache()
-    import redis  # only in distributed mode
-
-    client = redis.Redis.from_url(redis_url, socket_timeout=timeout_s, socket_connect_timeout=timeout_s)
-    return RedisJobCache(client)
+    return RedisJobCache(redis_client(redis_url, timeout_s))

@@ -12,6 +12,7 @@ import time
 from collections.abc import Callable
 from typing import Any, Protocol
 
+from schedgen.adapters.redis_client import redis_client
 from schedgen.config import Settings
 
 PREFIX = "schedgen:google"  # Redis keys: <PREFIX>:<key>
@@ -101,7 +102,5 @@ def build_session_store(settings: Settings) -> SessionStore:
     """Redis-backed when SCHEDGEN_REDIS_URL is set, else in memory."""
     if settings.redis_url is None:
         return MemorySessionStore()
-    import redis  # only distributed processes load the Redis client
-
-    client = redis.Redis.from_url(settings.redis_url, socket_timeout=2, socket_connect_timeout=2)
+    client = redis_client(settings.redis_url, 2)
     return RedisSessionStore(client)

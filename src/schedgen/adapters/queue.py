@@ -25,6 +25,7 @@ from dramatiq.middleware import (
 )
 from dramatiq.rate_limits import WindowRateLimiter
 
+from schedgen.adapters.redis_client import redis_client
 from schedgen.config import Settings
 from schedgen.domain.jobs import JobPriority
 from schedgen.errors import QueueUnavailableError
@@ -61,12 +62,9 @@ def build_broker(settings: Settings) -> dramatiq.Broker:
         broker = StubBroker(middleware=_middleware(settings))
         broker.emit_after("process_boot")
     else:  # redis is imported only here: an embedded process never loads it (about 14 MiB)
-        import redis
         from dramatiq.brokers.redis import RedisBroker
 
-        client = redis.Redis.from_url(
-            settings.redis_url, socket_timeout=5, socket_connect_timeout=3, health_check_interval=30
-        )
+        client = redis_client(settings.redis_url, 5, connect_timeout_s=3, health_check_interval=30)
         broker = RedisBroker(  # type: ignore[no-untyped-call]
             client=client,
             middleware=_middleware(settings),

@@ -15,6 +15,7 @@ from limits import RateLimitItem, parse
 from limits.aio.storage import MemoryStorage, RedisStorage, Storage
 from limits.aio.strategies import MovingWindowRateLimiter
 
+from schedgen.adapters.redis_client import handshake_options
 from schedgen.config import Settings
 
 log = logging.getLogger(__name__)
@@ -60,6 +61,7 @@ class RateLimiter:
                 key_prefix=KEY_PREFIX,
                 socket_timeout=self.timeout_s,
                 socket_connect_timeout=self.timeout_s,
+                **handshake_options(),
             )
         else:
             self.storage = MemoryStorage()

@@ -15,11 +15,10 @@ from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
-import redis
-
 from schedgen.adapters.bearer import metrics_allowed
 from schedgen.adapters.heartbeats import live_workers
 from schedgen.adapters.metrics import metrics_for_process
+from schedgen.adapters.redis_client import redis_client
 from schedgen.config import Settings
 
 log = logging.getLogger(__name__)
@@ -36,9 +35,7 @@ def readiness(settings: Settings) -> tuple[bool, str]:
     """Redis answers and some consumer sent a heartbeat recently."""
     timeout = settings.health_check_timeout_s
     try:
-        client = redis.Redis.from_url(
-            settings.redis_url or "", socket_timeout=timeout, socket_connect_timeout=timeout
-        )
+        client = redis_client(settings.redis_url or "", timeout)
         try:
             live = live_workers(client, settings.worker_heartbeat_timeout_ms)
         finally:
