@@ -188,3 +188,21 @@ def test_restart_resumes_pending_jobs(tmp_path: Path, real_pdfs: dict[str, bytes
     with make_client(tmp_path, stuck_pending_after_s=0) as second:
         body = wait_for(lambda: finished(second, job_id))
     assert body["status"] == "completed"
+
+
+def test_fastapi_opentelemetry_hooks_stay_off_even_with_a_configured_provider(
+    client: TestClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from unittest import mock
+
+    from opentelemetry import _logs, metrics, trace
+
+    # Stand-ins for an application-wide OpenTelemetry set-up (which schedgen does not have); FastAPI's hooks,
+    # if on, would look them up on every request and record through them.
+    providers = {"trace": mock.MagicMock(), "metrics": mock.MagicMock(), "logs": mock.MagicMock()}
+    monkeypatch.setattr(trace, "get_tracer_provider", lambda: providers["trace"])
+    monkeypatch.setattr(metrics, "get_meter_provider", lambda: providers["metrics"])
+    monkeypatch.setattr(_logs, "get_logger_provider", lambda: providers["logs"])
+    assert client.get("/health").status_code == 200
+    assert client.get("/api/jobs/metrics").status_code == 200
+    assert [name for name, provider in providers.items() if provider.mock_calls] == []
