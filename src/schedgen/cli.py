@@ -312,6 +312,7 @@ def serve(host: str | None, port: int | None, processes: int) -> None:
     from schedgen.adapters.metrics import prepare_multiprocess_dir
     from schedgen.config import Settings
     from schedgen.web.app import create_app
+    from schedgen.web.server import uvicorn_options
 
     limit_malloc_arenas()  # before any thread starts: ~10 MiB less resident memory under load
     settings = Settings()
@@ -332,19 +333,10 @@ def serve(host: str | None, port: int | None, processes: int) -> None:
             host=settings.host,
             port=settings.port,
             workers=processes,
-            log_level="warning",
-            log_config=None,
-            proxy_headers=False,  # forwarded headers are ours to judge (SCHEDGEN_TRUSTED_PROXIES), not uvicorn's
+            **uvicorn_options(),
         )
         return
-    uvicorn.run(
-        create_app(settings, server=True),
-        host=settings.host,
-        port=settings.port,
-        log_level="warning",
-        log_config=None,
-        proxy_headers=False,
-    )
+    uvicorn.run(create_app(settings, server=True), host=settings.host, port=settings.port, **uvicorn_options())
 
 
 def _migrate_in_child(settings: Settings) -> None:

@@ -81,6 +81,7 @@ def serve_app(data_dir: Path, extra_env: dict[str, str] | None = None) -> Iterat
     command = [
         sys.executable, "-m", "uvicorn", "--factory", "schedgen.web.app:app_from_environment",
         "--host", "127.0.0.1", "--port", str(port), "--log-level", "warning",
+        "--http", "schedgen.web.server:CoalescingHttpToolsProtocol",  # as `schedgen serve` serves
     ]  # fmt: skip
     with log.open("wb") as out:
         process = subprocess.Popen(command, env=env, stdout=out, stderr=out, cwd=REPO)

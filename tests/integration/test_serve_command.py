@@ -3,14 +3,17 @@ Alembic), and forwarded headers judged by schedgen alone."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import socket
+import struct
 import subprocess
 import sys
 import textwrap
 import urllib.error
 import urllib.request
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -75,9 +78,10 @@ def test_a_failed_migration_stops_the_server_with_a_plain_message(tmp_path: Path
     assert "cannot migrate the database: file is not a database" in done.stderr
 
 
-def test_the_server_judges_forwarded_headers_itself_not_uvicorn(tmp_path: Path) -> None:
-    """uvicorn would believe X-Forwarded-For from 127.0.0.1; only SCHEDGEN_TRUSTED_PROXIES may say who is trusted."""
-    env = embedded_env(tmp_path / "data", SCHEDGEN_LOG_LEVEL="INFO")
+@contextlib.contextmanager
+def serving(tmp_path: Path, **settings: str) -> Iterator[tuple[int, Path]]:
+    """`schedgen serve` (embedded, in tmp_path) on a free loopback port: (port, its log file)."""
+    env = embedded_env(tmp_path / "data", **settings)
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
@@ -90,22 +94,62 @@ def test_the_server_judges_forwarded_headers_itself_not_uvicorn(tmp_path: Path) 
             stderr=out,
         )
     try:
-        base = f"http://127.0.0.1:{port}"
-        wait_for(lambda: server.poll() is not None or _answers(f"{base}/health"), timeout=60)
+        wait_for(lambda: server.poll() is not None or _answers(f"http://127.0.0.1:{port}/health"), timeout=60)
         assert server.poll() is None, log.read_text()[-3000:]
+        yield port, log
+    finally:
+        server.terminate()
+        server.wait(timeout=15)
+
+
+def test_the_server_judges_forwarded_headers_itself_not_uvicorn(tmp_path: Path) -> None:
+    """uvicorn would believe X-Forwarded-For from 127.0.0.1; only SCHEDGEN_TRUSTED_PROXIES may say who is trusted."""
+    with serving(tmp_path, SCHEDGEN_LOG_LEVEL="INFO") as (port, log):
         request = urllib.request.Request(
-            f"{base}/api/jobs/no-such-job", headers={"X-Forwarded-For": "203.0.113.9"}
+            f"http://127.0.0.1:{port}/api/jobs/no-such-job", headers={"X-Forwarded-For": "203.0.113.9"}
         )
         with pytest.raises(urllib.error.HTTPError) as answer:
             urllib.request.urlopen(request, timeout=10)
         assert answer.value.code == 404
         answer.value.close()
         wait_for(lambda: b"/api/jobs/no-such-job" in log.read_bytes(), timeout=10)
-    finally:
-        server.terminate()
-        server.wait(timeout=15)
     lines = [json.loads(line) for line in log.read_text().splitlines() if "/api/jobs/no-such-job" in line]
     assert [line["ip"] for line in lines] == ["127.0.0.1"]
+
+
+TCPI_SEGS_IN = 140  # offset of tcpi_segs_in in Linux's struct tcp_info (since 4.2)
+
+
+def _segments_received(connection: socket.socket) -> int:
+    info = connection.getsockopt(socket.IPPROTO_TCP, socket.TCP_INFO, 256)
+    return int(struct.unpack_from("I", info, TCPI_SEGS_IN)[0])
+
+
+def _get(connection: socket.socket, path: str) -> tuple[bytes, bytes]:
+    """One keep-alive GET: (status line, body)."""
+    connection.sendall(f"GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n".encode())
+    received = b""
+    while b"\r\n\r\n" not in received:
+        received += connection.recv(65536)
+    head, _, body = received.partition(b"\r\n\r\n")
+    lines = head.split(b"\r\n")
+    length = int(next(line for line in lines if line.lower().startswith(b"content-length:")).split(b":")[1])
+    while len(body) < length:
+        body += connection.recv(65536)
+    return lines[0], body
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="counts segments with Linux's TCP_INFO")
+def test_a_small_response_leaves_the_server_in_one_tcp_segment(tmp_path: Path) -> None:
+    """uvicorn on its own sends a response's head and body with two writes: two segments on loopback."""
+    with serving(tmp_path) as (port, _log), socket.create_connection(("127.0.0.1", port)) as connection:
+        _get(connection, "/health")  # the connection's first exchange is not counted
+        before = _segments_received(connection)
+        answers = [_get(connection, path) for path in ["/health", "/api/jobs/metrics"] * 5]
+        segments = _segments_received(connection) - before
+    assert {status for status, _ in answers} == {b"HTTP/1.1 200 OK"}
+    assert json.loads(answers[1][1])["total"] == 0
+    assert segments == len(answers)
 
 
 def _answers(url: str) -> bool:
