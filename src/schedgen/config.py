@@ -70,7 +70,7 @@ class Settings(BaseSettings):
     in_process_workers: int = 2  # embedded mode: worker threads inside `schedgen serve` (0: none)
     # Threads of one API process for blocking work (storing uploads, database reads): more only queue on the
     # database (one SQLite writer; at most this many pooled connections in use) and keep idle stacks.
-    api_threads: int = Field(default=16, ge=1, le=200)
+    api_threads: int = Field(default=8, ge=1, le=200)  # blocking work per API process (uploads, misses)
     log_level: str = "INFO"
 
     @property
