@@ -336,7 +336,9 @@ def serve(host: str | None, port: int | None, processes: int) -> None:
             **uvicorn_options(),
         )
         return
-    uvicorn.run(create_app(settings, server=True), host=settings.host, port=settings.port, **uvicorn_options())
+    uvicorn.run(
+        create_app(settings, server=True), host=settings.host, port=settings.port, **uvicorn_options()
+    )
 
 
 def _migrate_in_child(settings: Settings) -> None:
