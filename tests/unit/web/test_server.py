@@ -6,6 +6,7 @@ import asyncio
 from typing import Any
 
 from schedgen.web.server import FLUSH_BYTES, CoalescedWrites
+from tests.support.webapps import run_async
 
 
 class RecordingTransport:
@@ -48,7 +49,7 @@ def test_writes_of_one_turn_leave_together_at_its_end() -> None:
         await _turn()
         return [before, transport.writes]
 
-    assert asyncio.run(scenario()) == [[], [b'HTTP/1.1 200 OK\r\n\r\n{"status":"ok"}']]
+    assert run_async(scenario()) == [[], [b'HTTP/1.1 200 OK\r\n\r\n{"status":"ok"}']]
 
 
 def test_writes_of_separate_turns_leave_separately_and_in_order() -> None:
@@ -59,7 +60,7 @@ def test_writes_of_separate_turns_leave_separately_and_in_order() -> None:
             await _turn()
         return transport.writes
 
-    assert asyncio.run(scenario()) == [b"one", b"two", b"three"]
+    assert run_async(scenario()) == [b"one", b"two", b"three"]
 
 
 def test_more_than_flush_bytes_leaves_at_once() -> None:
@@ -72,7 +73,7 @@ def test_more_than_flush_bytes_leaves_at_once() -> None:
         await _turn()
         return now, [len(data) for data in transport.writes]
 
-    assert asyncio.run(scenario()) == ([100 + FLUSH_BYTES], [100 + FLUSH_BYTES, 4])
+    assert run_async(scenario()) == ([100 + FLUSH_BYTES], [100 + FLUSH_BYTES, 4])
 
 
 def test_close_sends_what_is_held_first() -> None:
@@ -83,7 +84,7 @@ def test_close_sends_what_is_held_first() -> None:
         await _turn()  # the scheduled send finds nothing left to send
         return transport.writes, transport.closed
 
-    assert asyncio.run(scenario()) == ([b"last words"], True)
+    assert run_async(scenario()) == ([b"last words"], True)
 
 
 def test_what_is_held_when_the_connection_closes_is_dropped() -> None:
@@ -94,7 +95,7 @@ def test_what_is_held_when_the_connection_closes_is_dropped() -> None:
         await _turn()
         return transport.writes
 
-    assert asyncio.run(scenario()) == []
+    assert run_async(scenario()) == []
 
 
 def test_everything_else_is_the_transports() -> None:
@@ -103,4 +104,4 @@ def test_everything_else_is_the_transports() -> None:
         transport.close()
         return coalesced.get_extra_info("sockname"), coalesced.is_closing()
 
-    assert asyncio.run(scenario()) == (("127.0.0.1", 8000), True)
+    assert run_async(scenario()) == (("127.0.0.1", 8000), True)
