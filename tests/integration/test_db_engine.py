@@ -21,7 +21,7 @@ from schedgen.adapters.db.engine import (
 from schedgen.config import Settings
 
 
-def _backend_pid(session: sa.orm.Session) -> int:
+def _backend_pid(session: sa.Connection) -> int:
     return int(session.execute(sa.text("SELECT pg_backend_pid()")).scalar_one())
 
 
@@ -50,7 +50,7 @@ def test_reads_run_without_a_transaction(postgres_url: str, tmp_path: Path) -> N
     engine = build_engine(Settings(database_url=postgres_url, data_dir=tmp_path))
     try:
         # In autocommit each statement is its own transaction: two reads see two transaction ids.
-        def two_xids(session: sa.orm.Session) -> tuple[int, int]:
+        def two_xids(session: sa.Connection) -> tuple[int, int]:
             query = sa.text("SELECT txid_current()")
             return int(session.execute(query).scalar_one()), int(session.execute(query).scalar_one())
 

@@ -250,14 +250,17 @@ def statement_session_factory(engine: sa.Engine) -> sessionmaker[Session]:
     return sessionmaker(bind=engine.execution_options(isolation_level="AUTOCOMMIT"), expire_on_commit=False)
 
 
-def run_read(sessions: sessionmaker[Session], query: Callable[[Session], T]) -> T:
-    """Run a read-only query; once again on a fresh connection if the pooled one turned out dead."""
+def run_read(sessions: sessionmaker[Session], query: Callable[[sa.Connection], T]) -> T:
+    """Run a read-only query on a Core connection of the engine `sessions` are bound to (no ORM session:
+    its set-up, execution layer and close cost more than a status read's SELECT); once again on a fresh
+    connection if the pooled one turned out dead."""
+    engine: sa.Engine = sessions.kw["bind"]
     try:
-        with sessions() as session:
-            return query(session)
+        with engine.connect() as connection:
+            return query(connection)
     except sa.exc.DBAPIError as exc:
         if not exc.connection_invalidated:
             raise
         log.warning("A pooled database connection was dead; retrying the read on a new one")
-    with sessions() as session:
-        return query(session)
+    with engine.connect() as connection:
+        return query(connection)
