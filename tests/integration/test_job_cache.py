@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import dataclasses
+import json
+import zlib
 from collections.abc import Iterator
 
 import pytest
@@ -76,18 +78,32 @@ def test_entries_and_markers_expire(cache: JobCache) -> None:
 
 
 def test_memory_cache_is_bounded_in_bytes_and_never_evicts_markers() -> None:
-    cache = MemoryJobCache(max_bytes=10)
+    document = b'{"v":1234}'
+    stored = len(zlib.compress(document, 1))  # documents are kept compressed
+    cache = MemoryJobCache(max_bytes=2 * stored + 1)
     for name in "abc":
-        cache.add(name, b"1234", 60)  # 12 bytes would not fit: the least recently used goes
-    assert [cache.get(name) for name in "abc"] == [None, b"1234", b"1234"]
+        cache.add(name, document, 60)  # three would not fit: the least recently used goes
+    assert [cache.get(name) for name in "abc"] == [None, document, document]
     cache.mark_changed("b", 60)  # frees b's bytes; the marker takes none
     for name in "defgh":
-        cache.add(name, b"1234", 60)  # pressure evicts documents, never the marker
+        cache.add(name, document, 60)  # pressure evicts documents, never the marker
     cache.add("b", b"stale", 60)
     assert cache.get("b") is None
-    assert [cache.get(name) for name in "gh"] == [b"1234", b"1234"]
-    cache.add("huge", b"x" * 11, 60)  # larger than the whole cache: not stored
+    assert [cache.get(name) for name in "gh"] == [document, document]
+    cache.add("huge", bytes(range(256)) * 2, 60)  # incompressible, larger than the whole cache: not stored
     assert cache.get("huge") is None
+
+
+def test_memory_cache_holds_documents_compressed() -> None:
+    events = [
+        {"title": f"COS 132 L{n % 3 + 1}", "start": f"2026-03-{n % 28 + 1:02d}T08:30:00+02:00"}
+        for n in range(60)
+    ]
+    document = json.dumps({"status": "completed", "events": events}).encode()
+    cache = MemoryJobCache(max_bytes=len(document))  # room for one as they come, for several compressed
+    for name in "abcde":
+        cache.add(name, document, 60)
+    assert [cache.get(name) for name in "abcde"] == [document] * 5
 
 
 def test_an_unreachable_redis_is_a_miss_not_an_error() -> None:
