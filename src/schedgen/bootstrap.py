@@ -16,7 +16,7 @@ from schedgen.adapters.cache import build_job_cache
 from schedgen.adapters.db.engine import (
     build_engine,
     session_factory,
-    statement_session_factory,
+    statement_engine,
     wait_for_database,
 )
 from schedgen.adapters.db.revision import is_at_head
@@ -108,7 +108,7 @@ def build(
         clock,
         observer=metrics.observe_job,
         on_cache=metrics.count_cache,
-        statements=statement_session_factory(engine),
+        statements=statement_engine(engine),
         cache=build_job_cache(settings.redis_url, settings.cache_timeout_s),
         deletes=DeferredDeletes(blobs) if isinstance(blobs, S3BlobStore) else None,
     )

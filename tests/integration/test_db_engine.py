@@ -14,9 +14,8 @@ import sqlalchemy as sa
 from schedgen.adapters.db.engine import (
     build_engine,
     run_read,
-    session_factory,
     single_write,
-    statement_session_factory,
+    statement_engine,
 )
 from schedgen.config import Settings
 
@@ -30,7 +29,7 @@ def test_a_read_survives_a_pooled_connection_killed_by_the_server(
 ) -> None:
     engine = build_engine(Settings(database_url=postgres_url, data_dir=tmp_path, db_pool_size=1))
     try:
-        reads = statement_session_factory(engine)
+        reads = statement_engine(engine)
         first = run_read(reads, _backend_pid)
         admin = build_engine(Settings(database_url=postgres_url, data_dir=tmp_path))
         try:  # the server ends the pooled connection while it sits idle in the pool
@@ -54,16 +53,16 @@ def test_reads_run_without_a_transaction(postgres_url: str, tmp_path: Path) -> N
             query = sa.text("SELECT txid_current()")
             return int(session.execute(query).scalar_one()), int(session.execute(query).scalar_one())
 
-        first, second = run_read(statement_session_factory(engine), two_xids)
+        first, second = run_read(statement_engine(engine), two_xids)
         assert first != second
     finally:
         engine.dispose()
 
 
-@pytest.mark.parametrize("sessions", ["statements", "transactional"])
+@pytest.mark.parametrize("kind", ["statements", "transactional"])
 @pytest.mark.parametrize("backend", ["sqlite", "postgresql"])
 def test_a_single_write_is_committed_in_one_statement(
-    backend: str, sessions: str, request: pytest.FixtureRequest, tmp_path: Path
+    backend: str, kind: str, request: pytest.FixtureRequest, tmp_path: Path
 ) -> None:
     url = (
         f"sqlite:///{tmp_path / 'one.db'}" if backend == "sqlite" else request.getfixturevalue("postgres_url")
@@ -72,12 +71,12 @@ def test_a_single_write_is_committed_in_one_statement(
     try:
         with engine.begin() as connection:  # a fresh schema (PostgreSQL) or file (SQLite) per test
             connection.execute(sa.text("CREATE TABLE t (n INTEGER)"))
-        factory = statement_session_factory(engine) if sessions == "statements" else session_factory(engine)
-        with single_write(factory) as connection:
+        chosen = statement_engine(engine) if kind == "statements" else engine
+        with single_write(chosen) as connection:
             connection.execute(sa.text("INSERT INTO t VALUES (1)"))
             driver = connection.connection.driver_connection
-            if backend == "postgresql":  # autocommit exactly with the statement sessions
-                assert driver.autocommit is (sessions == "statements")  # type: ignore[union-attr]
+            if backend == "postgresql":  # autocommit exactly on the statement engine
+                assert driver.autocommit is (kind == "statements")  # type: ignore[union-attr]
         with engine.connect() as connection:  # another connection sees the row: it was committed
             assert connection.execute(sa.text("SELECT count(*) FROM t")).scalar_one() == 1
     finally:

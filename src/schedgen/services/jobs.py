@@ -18,6 +18,7 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Protocol
 
+import sqlalchemy as sa
 from sqlalchemy.orm import Session, sessionmaker
 
 from schedgen.adapters.blobstore import BlobStore, DeferredDeletes
@@ -79,9 +80,7 @@ class JobDeps:
     parse: Callable[[bytes], Timetable]
     clock: Callable[[], dt.datetime]
     worker_id: str = field(default_factory=new_worker_id)
-    statements: sessionmaker[Session] | None = (
-        None  # sessions for single statements (statement_session_factory)
-    )
+    statements: sa.Engine | None = None  # engine.statement_engine for single statements; None: `sessions`
     waiting: WaitingGauge = field(default_factory=WaitingGauge)
     cache: JobCache | None = None  # finished jobs' documents; None: every read goes to the database
     deletes: DeferredDeletes | None = None  # batches PDF deletes (S3); None: delete each one at once
@@ -92,9 +91,12 @@ class JobDeps:
     )
 
     @property
-    def statement_sessions(self) -> sessionmaker[Session]:
-        """Sessions for single statements: reads (run_read) and single writes (single_write)."""
-        return self.statements if self.statements is not None else self.sessions
+    def statement_engine(self) -> sa.Engine:
+        """The engine for single statements: reads (run_read) and single writes (single_write)."""
+        if self.statements is not None:
+            return self.statements
+        engine: sa.Engine = self.sessions.kw["bind"]
+        return engine
 
 
 def _observe(deps: JobDeps, event: str, job: Job, kind: str | None = None) -> None:
@@ -133,7 +135,7 @@ def submit_upload(
     """Store one uploaded PDF (streamed, size- and magic-checked) and queue a job to parse it."""
     now = deps.clock()
     waiting = deps.waiting.get(
-        lambda: run_read(deps.statement_sessions, lambda session: repo.count_waiting(session, now=now)),
+        lambda: run_read(deps.statement_engine, lambda session: repo.count_waiting(session, now=now)),
         deps.settings.backpressure_refresh_s,
     )
     if waiting >= deps.settings.queue_backpressure_limit:
@@ -153,11 +155,11 @@ def submit_upload(
     )
     limit = deps.settings.max_stored_bytes_per_user  # quota (issue 5)
     try:
-        with single_write(deps.statement_sessions) as connection:
+        with single_write(deps.statement_engine) as connection:
             job = repo.insert_job_within_quota(connection, new, limit)
         if job is None:
             raise run_read(
-                deps.statement_sessions, lambda session: quota_exceeded(session, deps.settings, owner, size)
+                deps.statement_engine, lambda session: quota_exceeded(session, deps.settings, owner, size)
             )
     except Exception:
         try:
@@ -177,7 +179,7 @@ def process_job(deps: JobDeps, job_id: str) -> None:
     """Parse one job's PDF; safe to call twice or concurrently (only the claiming worker may finish it)."""
     settings, worker = deps.settings, deps.worker_id
     stale = dt.timedelta(milliseconds=settings.worker_heartbeat_timeout_ms)
-    with single_write(deps.statement_sessions) as session:
+    with single_write(deps.statement_engine) as session:
         job = repo.claim_job(session, job_id, now=deps.clock(), worker=worker, stale_after=stale)
     if job is None:
         return  # finished, deleted, not yet due, or being processed by a live worker
@@ -198,7 +200,7 @@ def process_job(deps: JobDeps, job_id: str) -> None:
         log.exception("job %s: unexpected error", job.id)
         _retry_or_fail(deps, job, SchedgenError())
         return
-    with single_write(deps.statement_sessions) as session:
+    with single_write(deps.statement_engine) as session:
         done = repo.complete_job(
             session,
             job.id,
@@ -214,7 +216,7 @@ def process_job(deps: JobDeps, job_id: str) -> None:
 
 
 def _renew_claims(deps: JobDeps, job_ids: list[str]) -> None:
-    with single_write(deps.statement_sessions) as session:
+    with single_write(deps.statement_engine) as session:
         repo.touch_jobs(session, job_ids, worker=deps.worker_id, now=deps.clock())
 
 
@@ -232,7 +234,7 @@ def _drop_blob(deps: JobDeps, job: Job) -> None:
 
 
 def _finish_failed(deps: JobDeps, job: Job, error: SchedgenError) -> None:
-    with single_write(deps.statement_sessions) as session:
+    with single_write(deps.statement_engine) as session:
         done = repo.fail_job(
             session, job.id, worker=deps.worker_id, code=error.code, message=error.message, now=deps.clock()
         )
@@ -249,7 +251,7 @@ def _retry_or_fail(deps: JobDeps, job: Job, error: SchedgenError) -> None:
         return
     delay = retry_delay_ms(job.attempts, settings.job_min_backoff_ms, settings.job_max_backoff_ms)
     now = deps.clock()
-    with single_write(deps.statement_sessions) as session:
+    with single_write(deps.statement_engine) as session:
         released = repo.release_job(
             session,
             job.id,
@@ -271,7 +273,7 @@ def _retry_or_fail(deps: JobDeps, job: Job, error: SchedgenError) -> None:
 
 def get_job(deps: JobDeps, job_id: str) -> Job | None:
     """The job, or None."""
-    return run_read(deps.statement_sessions, lambda session: repo.get_job(session, job_id))
+    return run_read(deps.statement_engine, lambda session: repo.get_job(session, job_id))
 
 
 def peek_job_document(deps: JobDeps, job_id: str) -> bytes | None:
@@ -328,7 +330,7 @@ def forget_cached(deps: JobDeps, job_ids: Iterable[str]) -> None:
 
 def delete_job(deps: JobDeps, job_id: str) -> bool:
     """Delete a job and its PDF; False if there was no such job."""
-    with single_write(deps.statement_sessions) as session:
+    with single_write(deps.statement_engine) as session:
         job = repo.delete_job(session, job_id)
     if job is None:
         return False
@@ -344,4 +346,4 @@ def delete_job(deps: JobDeps, job_id: str) -> bool:
 def queue_counts(deps: JobDeps) -> QueueCounts:
     """Jobs by state (waiting, active, completed, failed, delayed)."""
     now = deps.clock()
-    return run_read(deps.statement_sessions, lambda session: repo.count_jobs(session, now=now))
+    return run_read(deps.statement_engine, lambda session: repo.count_jobs(session, now=now))

@@ -223,38 +223,36 @@ def session_factory(engine: sa.Engine) -> sessionmaker[Session]:
     return sessionmaker(bind=engine, expire_on_commit=False)
 
 
-def single_write(sessions: sessionmaker[Session]) -> AbstractContextManager[sa.Connection]:
+def statement_engine(engine: sa.Engine) -> sa.Engine:
+    """The engine for single statements (run_read, single_write): in autocommit on PostgreSQL, so no BEGIN,
+    COMMIT or ROLLBACK round trips around a statement that is its own transaction anyway.
+
+    SQLite keeps `engine` itself: its driver opens no transaction for a SELECT, and switching the isolation
+    level at each checkout and back at each checkin (two PRAGMA statements) cost more than the read itself.
+    """
+    if engine.dialect.name == "sqlite":
+        return engine
+    return engine.execution_options(isolation_level="AUTOCOMMIT")
+
+
+def single_write(engine: sa.Engine) -> AbstractContextManager[sa.Connection]:
     """A Core connection for one statement that writes, committed when the block ends.
 
     For the statements run for every job (they need no ORM identity map: a Core connection costs about
-    90 us of CPU less than an ORM session's begin, commit and close). With statement_session_factory's
-    autocommit sessions (PostgreSQL) the statement is its own transaction: one round trip instead of three
-    (BEGIN, the statement, COMMIT). With any other sessions (SQLite, whose driver opens a transaction before
-    a write anyway) it is a transaction on their engine.
+    90 us of CPU less than an ORM session's begin, commit and close). On statement_engine's autocommit
+    engine (PostgreSQL) the statement is its own transaction: one round trip instead of three (BEGIN, the
+    statement, COMMIT). On any other engine (SQLite, whose driver opens a transaction before a write anyway)
+    it is a transaction.
     """
-    engine: sa.Engine = sessions.kw["bind"]
     if engine.get_execution_options().get("isolation_level") == "AUTOCOMMIT":
         return engine.connect()
     return engine.begin()
 
 
-def statement_session_factory(engine: sa.Engine) -> sessionmaker[Session]:
-    """Sessions for single statements (run_read, single_write), in autocommit on PostgreSQL: no BEGIN, COMMIT
-    or ROLLBACK round trips around a statement that is its own transaction anyway.
-
-    SQLite needs no switch: its driver opens no transaction for a SELECT, and switching the isolation level
-    at each checkout and back at each checkin (two PRAGMA statements) cost more than the read itself.
-    """
-    if engine.dialect.name == "sqlite":
-        return session_factory(engine)
-    return sessionmaker(bind=engine.execution_options(isolation_level="AUTOCOMMIT"), expire_on_commit=False)
-
-
-def run_read(sessions: sessionmaker[Session], query: Callable[[sa.Connection], T]) -> T:
-    """Run a read-only query on a Core connection of the engine `sessions` are bound to (no ORM session:
-    its set-up, execution layer and close cost more than a status read's SELECT); once again on a fresh
-    connection if the pooled one turned out dead."""
-    engine: sa.Engine = sessions.kw["bind"]
+def run_read(engine: sa.Engine, query: Callable[[sa.Connection], T]) -> T:
+    """Run a read-only query on a Core connection (no ORM session: its set-up, execution layer and close
+    cost more than a status read's SELECT); once again on a fresh connection if the pooled one turned out
+    dead."""
     try:
         with engine.connect() as connection:
             return query(connection)
