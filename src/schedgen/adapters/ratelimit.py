@@ -15,7 +15,7 @@ from limits import RateLimitItem, parse
 from limits.aio.storage import MemoryStorage, RedisStorage, Storage
 from limits.aio.strategies import MovingWindowRateLimiter
 
-from schedgen.adapters.redis_client import handshake_options
+from schedgen.adapters.redis_client import client_options
 from schedgen.config import Settings
 
 log = logging.getLogger(__name__)
@@ -59,9 +59,7 @@ class RateLimiter:
                 "async+" + self.settings.redis_url,
                 implementation="redispy",
                 key_prefix=KEY_PREFIX,
-                socket_timeout=self.timeout_s,
-                socket_connect_timeout=self.timeout_s,
-                **handshake_options(),
+                **client_options(self.timeout_s),
             )
         else:
             self.storage = MemoryStorage()

@@ -17,33 +17,37 @@ if TYPE_CHECKING:
     import redis.asyncio as aioredis
 
 
-def handshake_options() -> dict[str, Any]:
-    """Keyword options of redis-py's clients for a HELLO-only handshake (the rate limiter gives them to the
-    `limits` library, which makes its own client)."""
+def client_options(
+    timeout_s: float, connect_timeout_s: float | None = None, **options: Any
+) -> dict[str, Any]:
+    """Keyword options of redis-py's clients: a HELLO-only handshake, each command timing out after
+    `timeout_s`, a connect after `connect_timeout_s` (default: `timeout_s`), then `options`. The rate
+    limiter gives them to the `limits` library, which makes its own client."""
     from redis.maint_notifications import MaintNotificationsConfig
 
-    return {"driver_info": None, "maint_notifications_config": MaintNotificationsConfig(enabled=False)}
+    connect = timeout_s if connect_timeout_s is None else connect_timeout_s
+    return {
+        "driver_info": None,
+        "maint_notifications_config": MaintNotificationsConfig(enabled=False),
+        "socket_timeout": timeout_s,
+        "socket_connect_timeout": connect,
+        **options,
+    }
 
 
 def redis_client(
     url: str, timeout_s: float, *, connect_timeout_s: float | None = None, **options: Any
 ) -> redis.Redis:
-    """A blocking client for `url`: each command times out after `timeout_s`, a connect after
-    `connect_timeout_s` (default: `timeout_s`); other redis-py options pass through."""
+    """A blocking client for `url`, with client_options."""
     import redis
 
-    return redis.Redis.from_url(url, **_options(timeout_s, connect_timeout_s, options))
+    return redis.Redis.from_url(url, **client_options(timeout_s, connect_timeout_s, **options))
 
 
 def async_redis_client(
     url: str, timeout_s: float, *, connect_timeout_s: float | None = None, **options: Any
 ) -> aioredis.Redis:
-    """An asyncio client for `url`, as redis_client; make it in the event loop that uses it."""
+    """An asyncio client for `url`, with client_options; make it in the event loop that uses it."""
     import redis.asyncio as aioredis
 
-    return aioredis.Redis.from_url(url, **_options(timeout_s, connect_timeout_s, options))
-
-
-def _options(timeout_s: float, connect_timeout_s: float | None, options: dict[str, Any]) -> dict[str, Any]:
-    connect = timeout_s if connect_timeout_s is None else connect_timeout_s
-    return handshake_options() | {"socket_timeout": timeout_s, "socket_connect_timeout": connect} | options
+    return aioredis.Redis.from_url(url, **client_options(timeout_s, connect_timeout_s, **options))
