@@ -72,3 +72,14 @@ def crash(data: bytes) -> Timetable:
 def niceness(data: bytes) -> Timetable:
     """A timetable whose one warning carries this process's CPU niceness."""
     return Timetable(Kind.TESTS, (), warnings=(ParseWarning(1, "note", str(os.nice(0))),))
+
+
+def autogroup(data: bytes) -> Timetable:
+    """A timetable whose one warning carries this process's scheduler autogroup (``/autogroup-N nice K``), or
+    an empty text where the kernel keeps no autogroup for its session."""
+    try:
+        with open("/proc/self/autogroup") as group:
+            line = group.read().strip()
+    except FileNotFoundError:
+        line = ""
+    return Timetable(Kind.TESTS, (), warnings=(ParseWarning(1, "note", line),))

@@ -63,6 +63,7 @@ _STATUS = struct.Struct("!i")  # the child's wait status on the status socket
 _GRACE_S = 1.0  # how long past the child's own deadline the caller waits for the zygote's word
 _START_TIMEOUT_S = 30.0  # a zygote that has not answered its first request by then is replaced
 _CHUNK = 1 << 16
+_AUTOGROUP_RETRY_S = 0.11  # the kernel lets an unprivileged process change an autogroup once per 100 ms
 
 
 class ParseZygote:
@@ -269,7 +270,35 @@ def serve(
         warm_up_target(target)
     if nice:
         os.nice(nice)  # inherited by every child: parses yield the CPU to the service's requests
+        lower_session_priority(nice)
     _Zygote(socket.socket(fileno=control_fd), target).run()
+
+
+def lower_session_priority(nice: int, *, attempts: int = 5) -> bool:
+    """Give this process's session the niceness too, if the process leads a session of its own.
+
+    With the kernel's autogroup scheduling (Debian's and Ubuntu's default), each session is one group in
+    the scheduler, and the groups share the CPU equally whatever the niceness of the processes in them.
+    The zygote leads a session of its own (a Ctrl-C for the service is not one for it), so a niceness of
+    the process alone would make parses yield only to each other, not to the API, the database or the
+    object store; the session's niceness (``/proc/self/autogroup``) makes them yield to everything. A
+    process that is not a session leader leaves its session alone (it would slow its caller down too).
+    Returns whether the session's niceness was set; False where the kernel has no autogroup.
+    """
+    if os.getsid(0) != os.getpid():
+        return False
+    for attempt in range(attempts):
+        try:
+            with open("/proc/self/autogroup", "w") as autogroup:
+                autogroup.write(str(nice))
+            return True
+        except BlockingIOError:  # unprivileged: once per 100 ms across the host; another process just did
+            if attempt + 1 < attempts:
+                time.sleep(_AUTOGROUP_RETRY_S)
+        except OSError:  # no autogroup in this kernel, or not allowed: the process's niceness still holds
+            return False
+    log.warning("could not lower the parse helper's session priority")
+    return False
 
 
 class _Zygote:

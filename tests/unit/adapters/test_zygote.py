@@ -221,6 +221,67 @@ def test_parses_run_at_the_niceness_given(echo: ParseZygote) -> None:
         ParseZygote(nice=20)
 
 
+def _autogroup() -> str:
+    """This process's scheduler autogroup (``/autogroup-N nice K``), or "" where the kernel keeps none for its
+    session (a kernel without autogroup; or one where the session could not get a group of its own and
+    shares the root group, as in some CI sandboxes)."""
+    try:
+        with open("/proc/self/autogroup") as group:
+            return group.read().strip()
+    except FileNotFoundError:
+        return ""
+
+
+def test_parses_yield_across_sessions_with_autogroup() -> None:
+    # The zygote leads its own session. Where the kernel schedules by autogroup, that session is a group of
+    # its own, and the group gets the niceness too, or parses would share the CPU equally with the service
+    # whatever their own niceness. Where there is no such group, the process's niceness alone counts.
+    ours = _autogroup()
+    polite = _zygote("autogroup", nice=7)
+    try:
+        theirs = polite.parse(b"x").warnings[0].text
+    finally:
+        polite.close()
+    plain = _zygote("autogroup")
+    try:
+        theirs_plain = plain.parse(b"x").warnings[0].text
+    finally:
+        plain.close()
+    if theirs:
+        assert theirs.split()[1:] == ["nice", "7"]
+        assert theirs.split()[0] != (ours.split() or [""])[0]
+        assert theirs_plain.split()[1:] == ["nice", "0"]
+    else:
+        assert theirs_plain == ""
+
+
+def test_the_session_priority_is_reported_set_only_where_the_kernel_took_it() -> None:
+    code = (
+        "from schedgen.adapters.zygote import lower_session_priority\n"
+        "done = lower_session_priority(5)\n"
+        "try:\n"
+        "    group = open('/proc/self/autogroup').read().strip()\n"
+        "except FileNotFoundError:\n"
+        "    group = ''\n"
+        "print(done, group, sep='|')\n"
+    )
+    ran = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, start_new_session=True
+    )
+    done, group = ran.stdout.strip().split("|")
+    assert done == str(group.endswith(" nice 5"))
+    if group:  # the session's own group exists: the niceness must have reached it
+        assert done == "True"
+
+
+def test_a_process_that_is_not_a_session_leader_leaves_its_session_alone() -> None:
+    before = _autogroup()
+    code = "from schedgen.adapters.zygote import lower_session_priority; print(lower_session_priority(5))"
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert done.stdout.strip() == "False"
+    assert _autogroup() == before
+
+
 def test_a_child_still_parsing_is_killed_when_the_zygote_is_told_to_stop() -> None:
     zygote = _zygote("sleep_forever", warm_up=False, timeout_s=60)
     errors: list[BaseException] = []
