@@ -109,7 +109,12 @@ def build(
         observer=metrics.observe_job,
         on_cache=metrics.count_cache,
         statements=statement_engine(engine),
-        cache=build_job_cache(settings.redis_url, settings.cache_timeout_s),
+        cache=build_job_cache(
+            settings.redis_url,
+            settings.cache_timeout_s,
+            near_bytes=settings.job_cache_near_bytes,
+            near_ttl_s=settings.job_cache_near_ttl_s,
+        ),
         deletes=DeferredDeletes(blobs) if isinstance(blobs, S3BlobStore) else None,
     )
     google = build_google(settings, sessions, broker, clock)

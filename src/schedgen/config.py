@@ -55,6 +55,10 @@ class Settings(BaseSettings):
     job_cache_ttl_s: float = 3_600.0  # finished jobs' JSON stays cached this long (R4: 1 h)
     job_cache_marker_s: float = 60.0  # after a finished job changes, nobody caches it again for this long
     cache_timeout_s: float = 0.25  # Redis socket timeout of the job cache (a slow cache is a miss)
+    # With Redis: each API process's own copy of the finished jobs' JSON it has read (compressed; 0: none),
+    # kept fresh by the changes published on Redis, and kept at most this long.
+    job_cache_near_bytes: int = Field(default=2 * MIB, ge=0)
+    job_cache_near_ttl_s: float = 60.0
     processing_rate_per_s: float | None = None  # distributed cap on jobs started per second; None: off
     finished_job_ttl_s: int = 3_600  # completed jobs leave the broker after 1 h
     failed_job_ttl_s: int = 86_400  # failed ones are kept 24 h

@@ -5,7 +5,8 @@ from __future__ import annotations
 import dataclasses
 import json
 import zlib
-from collections.abc import Iterator
+from collections.abc import Awaitable, Callable, Iterator
+from typing import Any
 
 import pytest
 import redis
@@ -13,8 +14,11 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from schedgen.adapters.cache import (
+    KEY_PREFIX,
+    AsyncJobDocuments,
     JobCache,
     MemoryJobCache,
+    NearCopy,
     RedisJobCache,
     build_job_cache,
     open_async_job_documents,
@@ -34,7 +38,7 @@ from schedgen.services.jobs import (
     read_job_document,
     submit_upload,
 )
-from tests.support.waiting import wait_for
+from tests.support.waiting import wait_for, wait_for_async
 from tests.support.webapps import run_async
 
 PDF = b"%PDF-1.4\n% a test upload\n%%EOF\n"
@@ -146,6 +150,146 @@ def test_the_event_loop_reader_takes_an_unreachable_redis_as_a_miss() -> None:
             await reader.close()
 
     assert run_async(read()) is None
+
+
+# --- the API's near cache: a copy in each process, kept fresh by the changes published on Redis --------------
+
+DOC = b'{"status":"completed"}'
+
+
+def _near_reader(redis_url: str, near: NearCopy | None = None) -> AsyncJobDocuments:
+    reader = open_async_job_documents(redis_url, timeout_s=1.0, near=near or NearCopy(64 * 1024, 60))
+    assert reader is not None
+    assert reader.near is not None
+    return reader
+
+
+def _live(reader: AsyncJobDocuments) -> bool:
+    return reader.near is not None and reader.near.live
+
+
+def _generation(reader: AsyncJobDocuments) -> int:
+    assert reader.near is not None
+    return reader.near.generation
+
+
+def _run_live(
+    redis_url: str, steps: Callable[[AsyncJobDocuments], Awaitable[Any]], near: NearCopy | None = None
+) -> Any:
+    """Open a reader with a near copy, wait until it follows the change feed, run the steps, close it."""
+
+    async def scenario() -> Any:
+        reader = _near_reader(redis_url, near)
+        try:
+            await wait_for_async(lambda: _live(reader), timeout=10)
+            return await steps(reader)
+        finally:
+            await reader.close()
+
+    return run_async(scenario())
+
+
+@pytest.fixture
+def shared(redis_url: str) -> Iterator[redis.Redis]:
+    """A client of the test's Redis whose cache holds DOC for job "done"."""
+    client = redis.Redis.from_url(redis_url)
+    RedisJobCache(client).add("done", DOC, 60)
+    yield client
+    client.close()
+
+
+def test_the_near_cache_answers_again_without_redis(redis_url: str, shared: redis.Redis) -> None:
+    client = shared
+
+    async def steps(reader: AsyncJobDocuments) -> tuple[bytes | None, bytes | None]:
+        first = await reader.get("done")
+        client.delete(KEY_PREFIX + "done")  # gone from Redis behind the cache's back (no change published)
+        return first, await reader.get("done")
+
+    assert _run_live(redis_url, steps) == (DOC, DOC)
+
+
+def test_a_change_published_by_another_process_empties_the_near_copy(
+    redis_url: str, shared: redis.Redis
+) -> None:
+    other_process = RedisJobCache(shared)
+
+    async def steps(reader: AsyncJobDocuments) -> tuple[bytes | None, bytes | None]:
+        before = await reader.get("done")
+        heard = _generation(reader)
+        other_process.mark_changed("done", 60)
+        await wait_for_async(lambda: _generation(reader) > heard, timeout=10)
+        return before, await reader.get("done")
+
+    assert _run_live(redis_url, steps) == (DOC, None)
+
+
+def test_a_read_under_way_when_a_change_arrives_is_not_kept(redis_url: str, shared: redis.Redis) -> None:
+    client = shared
+
+    async def steps(reader: AsyncJobDocuments) -> tuple[bytes | None, bytes | None]:
+        heard = _generation(reader)
+        redis_get = reader._redis.get
+
+        async def get_while_a_change_is_published(key: str) -> object:
+            value = await redis_get(key)
+            RedisJobCache(client).mark_changed("other-job", 60)  # any change, heard before we return
+            await wait_for_async(lambda: _generation(reader) > heard, timeout=10)
+            return value
+
+        reader._redis.get = get_while_a_change_is_published  # type: ignore[method-assign]
+        first = await reader.get("done")
+        reader._redis.get = redis_get  # type: ignore[method-assign]
+        client.delete(KEY_PREFIX + "done")
+        return first, await reader.get("done")  # not from the near copy: it was not kept
+
+    assert _run_live(redis_url, steps) == (DOC, None)
+
+
+def test_a_lost_subscription_empties_the_near_copy_until_it_is_back(
+    redis_url: str, shared: redis.Redis
+) -> None:
+    client = shared
+
+    async def steps(reader: AsyncJobDocuments) -> tuple[bytes | None, bytes | None]:
+        first = await reader.get("done")
+        client.delete(KEY_PREFIX + "done")
+        heard = _generation(reader)
+        killed = client.client_kill_filter(_type="pubsub")  # as if the connection dropped
+        assert killed >= 1
+        await wait_for_async(lambda: _generation(reader) > heard and _live(reader), timeout=10)
+        return first, await reader.get("done")  # the near copy was dropped: Redis has nothing
+
+    assert _run_live(redis_url, steps) == (DOC, None)
+
+
+def test_a_change_made_in_this_process_is_seen_by_its_next_read_at_once(
+    redis_url: str, shared: redis.Redis
+) -> None:
+    near = NearCopy(64 * 1024, 60)
+    own = RedisJobCache(shared, near)
+
+    async def steps(reader: AsyncJobDocuments) -> tuple[bytes | None, bytes | None]:
+        before = await reader.get("done")
+        own.mark_changed("done", 60)  # no waiting for the feed: this process forgot it already
+        return before, await reader.get("done")
+
+    assert _run_live(redis_url, steps, near) == (DOC, None)
+
+
+def test_without_its_subscription_the_near_copy_is_not_used() -> None:
+    near = NearCopy(64 * 1024, 60)
+    near.documents.add("j", DOC, 60)  # held, but the change feed never started
+
+    async def scenario() -> tuple[bool, bytes | None]:
+        reader = open_async_job_documents("redis://127.0.0.1:1/0", timeout_s=0.2, near=near)
+        assert reader is not None
+        try:
+            return near.live, await reader.get("j")
+        finally:
+            await reader.close()
+
+    assert run_async(scenario()) == (False, None)
 
 
 # --- Property 4: after any sequence of job updates, a read never returns a stale status ----------------------

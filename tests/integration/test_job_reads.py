@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from schedgen.services import jobs as job_service
+from tests.support.waiting import wait_for
 from tests.support.webapps import MODES, TINY_PDF, assert_error, serve, settings_for, upload
 
 SAME_HEADERS = ("etag", "cache-control", "content-type", "content-length")
@@ -73,3 +74,20 @@ def test_reads_the_cache_cannot_answer_still_reach_the_routes(
         assert client.get(f"/api/jobs/{job_id}").status_code == 200  # cached from here on
         assert client.delete(f"/api/jobs/{job_id}").status_code == 204  # deleting forgets the cached answer
         assert_error(client.get(f"/api/jobs/{job_id}"), 404, "NOT_FOUND")
+
+
+def test_a_job_deleted_through_one_instance_is_gone_from_another_instances_near_copy(
+    request: pytest.FixtureRequest, tmp_path: Path
+) -> None:
+    settings = settings_for("distributed", request, tmp_path)
+    with serve(settings) as one, serve(settings) as other:
+        job_id = upload(one).json()["jobs"][0]["id"]
+        job_service.process_job(one.app.state.container.jobs, job_id)  # type: ignore[attr-defined]
+        near = other.app.state.container.jobs.cache.near  # type: ignore[attr-defined]
+        wait_for(lambda: near.live, timeout=10)
+        assert other.get(f"/api/jobs/{job_id}").status_code == 200  # read from the database, cached
+        assert other.get(f"/api/jobs/{job_id}").status_code == 200  # from Redis, kept in its near copy
+        assert near.documents.get(job_id) is not None
+        assert one.delete(f"/api/jobs/{job_id}").status_code == 204
+        wait_for(lambda: near.documents.get(job_id) is None, timeout=10)  # the change reached it
+        assert_error(other.get(f"/api/jobs/{job_id}"), 404, "NOT_FOUND")

@@ -17,3 +17,15 @@ def wait_for(condition: Callable[[], Any], timeout: float = 60.0) -> Any:
             raise AssertionError(f"condition not met within {timeout} s")
         time.sleep(POLL_S)
     return value
+
+
+async def wait_for_async(condition: Callable[[], Any], timeout: float = 60.0) -> Any:
+    """wait_for inside an event loop: the loop keeps running (its tasks make progress) between checks."""
+    import asyncio
+
+    deadline = time.monotonic() + timeout
+    while not (value := condition()):
+        if time.monotonic() > deadline:
+            raise AssertionError(f"condition not met within {timeout} s")
+        await asyncio.sleep(POLL_S)
+    return value

@@ -7,11 +7,19 @@ store it over the marker, and readers go to the database until the marker expire
 returns a status older than the last change, as long as no reader takes longer than the marker's lifetime
 between its database read and its ``add`` (the marker outlives the statement timeout).
 
+With Redis, each API process can also keep its own copy of the documents it has read (a near cache), so a
+poll of a finished job costs no round trip at all. ``mark_changed`` publishes the job id on a Redis channel
+that every process follows; a process drops the job from its copy when the id arrives, drops its whole copy
+whenever its subscription starts again (messages may have been missed), and uses no copy while it is not
+subscribed. A read that was on its way to Redis while any change arrived does not enter the copy.
+
 The cache is an optimisation: every error is logged and treated as a miss; it never fails a request.
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 import threading
 import time
@@ -29,6 +37,7 @@ log = logging.getLogger(__name__)
 
 MARKER = b"\x00changed"  # a value no JSON document starts with
 KEY_PREFIX = "schedgen:job-doc:"
+CHANGES_CHANNEL = "schedgen:job-doc:changed"  # mark_changed publishes the job id here for near caches
 
 
 def _document(value: object) -> bytes | None:
@@ -117,6 +126,18 @@ class MemoryJobCache:
             if len(self._markers) > _PRUNE_MARKERS_OVER:
                 self._markers = {key: until for key, until in self._markers.items() if until > now}
 
+    def discard(self, job_id: str) -> None:
+        """Drop the job's document, if stored (no marker)."""
+        with self._lock:
+            self._drop(job_id)
+
+    def clear(self) -> None:
+        """Drop every document and marker."""
+        with self._lock:
+            self._documents.clear()
+            self._markers.clear()
+            self._bytes = 0
+
     def _drop(self, job_id: str) -> None:
         entry = self._documents.pop(job_id, None)
         if entry is not None:
@@ -126,16 +147,56 @@ class MemoryJobCache:
 _PRUNE_MARKERS_OVER = 1024  # expired markers are pruned when more than this many are kept
 
 
+class NearCopy:
+    """One process's copy of documents read from the Redis cache; used only while ``live``.
+
+    ``generation`` counts the changes heard (and every start or loss of the change feed): a read keeps what
+    Redis answered only if no change came while it waited (``keep``). The process's own changes are heard
+    at once (RedisJobCache.mark_changed), other processes' through the feed (AsyncJobDocuments).
+    """
+
+    def __init__(self, max_bytes: int, ttl_s: float) -> None:
+        self.documents = MemoryJobCache(max_bytes)
+        self.ttl_s = ttl_s
+        self.live = False
+        self.generation = 0
+        self._lock = threading.Lock()  # changes come from request threads and from the event loop
+
+    def get(self, job_id: str) -> bytes | None:
+        """The kept document while live, else None."""
+        return self.documents.get(job_id) if self.live else None
+
+    def keep(self, job_id: str, document: bytes, generation: int) -> None:
+        """Keep a document read from Redis when the generation was `generation`, if nothing changed since."""
+        with self._lock:
+            if self.live and generation == self.generation:
+                self.documents.add(job_id, document, self.ttl_s)
+
+    def changed(self, job_id: str) -> None:
+        """The job changed: drop its document; reads under way keep nothing."""
+        with self._lock:
+            self.generation += 1
+            self.documents.discard(job_id)
+
+    def restart(self, *, live: bool) -> None:
+        """The change feed (re)started (`live`) or was lost: drop everything; reads under way keep nothing."""
+        with self._lock:
+            self.generation += 1
+            self.documents.clear()
+            self.live = live
+
+
 class RedisJobCache:
     """JobCache in Redis, shared by every API instance; errors count as misses."""
 
     local = False
 
-    def __init__(self, client: redis.Redis) -> None:
+    def __init__(self, client: redis.Redis, near: NearCopy | None = None) -> None:
         import redis
 
         self._redis = client
         self._errors: tuple[type[Exception], ...] = (redis.RedisError, OSError)
+        self.near = near  # this process's near copy, which the API's event-loop reader fills
 
     def get(self, job_id: str) -> bytes | None:
         """The stored document, or None."""
@@ -154,49 +215,161 @@ class RedisJobCache:
             log.warning("job cache unavailable (add): %s", exc)
 
     def mark_changed(self, job_id: str, ttl_s: float) -> None:
-        """SET the marker (overwriting) with an expiry."""
+        """SET the marker (overwriting) with an expiry and tell every process's near copy (one round trip).
+
+        This process's own copy forgets the job before and after: a read that got the old document from
+        Redis before the marker was there cannot keep it.
+        """
+        if self.near is not None:
+            self.near.changed(job_id)
         try:
-            self._redis.set(KEY_PREFIX + job_id, MARKER, px=max(1, int(ttl_s * 1000)))
+            pipe = self._redis.pipeline(transaction=False)
+            pipe.set(KEY_PREFIX + job_id, MARKER, px=max(1, int(ttl_s * 1000)))
+            pipe.publish(CHANGES_CHANNEL, job_id)
+            pipe.execute()
         except self._errors as exc:
             log.warning("job cache unavailable (mark): %s", exc)
+        finally:
+            if self.near is not None:
+                self.near.changed(job_id)
+
+
+HEARTBEAT_S = 5.0  # a subscription silent this long is pinged; twice as long without an answer is lost
+RESUBSCRIBE_MIN_S = 0.1  # first wait before following the changes again after an error; doubles
+RESUBSCRIBE_MAX_S = 5.0
 
 
 class AsyncJobDocuments:
     """Reads of the shared Redis job cache from the event loop: no thread hop for a status poll.
 
-    Opened by the app's lifespan in the loop that serves requests and closed by it; only reads (writes stay
-    with the job use cases). Errors are logged and count as misses, like RedisJobCache's.
+    With a near copy (and a subscriber client), documents read are also kept in this process while the
+    change feed is followed: see the module's docstring for how they stay fresh. Opened by the app's
+    lifespan in the loop that serves requests and closed by it; only reads (writes stay with the job use
+    cases). Errors are logged and count as misses, like RedisJobCache's.
     """
 
-    def __init__(self, client: aioredis.Redis) -> None:
+    def __init__(
+        self,
+        client: aioredis.Redis,
+        *,
+        near: NearCopy | None = None,
+        subscriber: aioredis.Redis | None = None,
+    ) -> None:
         import redis
 
         self._redis = client
         self._errors: tuple[type[Exception], ...] = (redis.RedisError, OSError, TimeoutError)
+        self.near = near
+        self._subscriber = subscriber
+        self._following: asyncio.Task[None] | None = None
 
     async def get(self, job_id: str) -> bytes | None:
         """The stored document, or None (absent, expired, marked changed, or Redis unavailable)."""
+        near = self.near
+        generation = 0
+        if near is not None:
+            document = near.get(job_id)
+            if document is not None:
+                return document
+            generation = near.generation
         try:
             value = await self._redis.get(KEY_PREFIX + job_id)
         except self._errors as exc:
             log.warning("job cache unavailable (get): %s", exc)
             return None
-        return _document(value)
+        document = _document(value)
+        if document is not None and near is not None:
+            near.keep(job_id, document, generation)
+        return document
+
+    def start(self) -> None:
+        """Follow the change feed (in this running loop) if there is a near copy; call once."""
+        if self.near is not None and self._subscriber is not None and self._following is None:
+            self._following = asyncio.get_running_loop().create_task(self._follow_changes(self.near))
 
     async def close(self) -> None:
-        """Close the client's connections."""
+        """Stop following the changes and close the clients' connections."""
+        if self._following is not None:
+            self._following.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._following
+            self._following = None
+        if self.near is not None:
+            self.near.restart(live=False)
+        if self._subscriber is not None:
+            await self._subscriber.aclose()
         await self._redis.aclose()
 
+    async def _follow_changes(self, near: NearCopy) -> None:
+        delay = RESUBSCRIBE_MIN_S
+        while True:
+            try:
+                await self._listen(near)
+            except self._errors as exc:
+                log.warning("job cache: lost the change feed, near copy off until it is back: %s", exc)
+            if near.live:  # it was following until now: try again soon
+                delay = RESUBSCRIBE_MIN_S
+            near.restart(live=False)
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, RESUBSCRIBE_MAX_S)
 
-def open_async_job_documents(redis_url: str | None, timeout_s: float) -> AsyncJobDocuments | None:
-    """An event-loop reader of the Redis job cache, or None without Redis (the memory cache needs none)."""
+    async def _listen(self, near: NearCopy) -> None:
+        assert self._subscriber is not None
+        loop = asyncio.get_running_loop()
+        pubsub = self._subscriber.pubsub()
+        try:
+            await pubsub.subscribe(CHANGES_CHANNEL)
+            heard = loop.time()
+            while True:
+                message = await pubsub.get_message(timeout=HEARTBEAT_S)
+                if message is None:
+                    if loop.time() - heard > 2 * HEARTBEAT_S:
+                        raise TimeoutError("no answer to the change feed's heartbeat")
+                    await pubsub.ping()
+                    continue
+                heard = loop.time()
+                kind = message.get("type")
+                if kind == "subscribe":  # also after redis-py reconnected by itself: changes may be lost
+                    near.restart(live=True)
+                elif kind == "message":
+                    data = message["data"]
+                    near.changed(data.decode() if isinstance(data, bytes) else str(data))
+        finally:
+            with contextlib.suppress(*self._errors):
+                await pubsub.aclose()  # type: ignore[no-untyped-call]
+
+
+def open_async_job_documents(
+    redis_url: str | None, timeout_s: float, *, near: NearCopy | None = None
+) -> AsyncJobDocuments | None:
+    """An event-loop reader of the Redis job cache, or None without Redis (the memory cache needs none).
+
+    With `near` (the process's RedisJobCache's near copy) it fills that copy and follows the change feed
+    from now on: call it in the loop that will use the reader.
+    """
     if redis_url is None:
         return None
-    return AsyncJobDocuments(async_redis_client(redis_url, timeout_s))
+    if near is None:
+        return AsyncJobDocuments(async_redis_client(redis_url, timeout_s))
+    from redis.asyncio.retry import Retry
+    from redis.backoff import NoBackoff
+
+    # The subscription waits for messages as long as it takes, and never reconnects by itself: a lost
+    # connection must turn the near copy off until the subscription starts again.
+    subscriber = async_redis_client(
+        redis_url, timeout_s, socket_timeout=None, socket_keepalive=True, retry=Retry(NoBackoff(), 0)
+    )
+    reader = AsyncJobDocuments(async_redis_client(redis_url, timeout_s), near=near, subscriber=subscriber)
+    reader.start()
+    return reader
 
 
-def build_job_cache(redis_url: str | None, timeout_s: float) -> JobCache:
-    """Redis when a URL is given (shared by all processes), else memory."""
+def build_job_cache(
+    redis_url: str | None, timeout_s: float, *, near_bytes: int = 0, near_ttl_s: float = 60.0
+) -> JobCache:
+    """Redis when a URL is given (shared by all processes; with a near copy of `near_bytes` compressed bytes
+    for the API's event-loop reader to fill, if > 0), else memory."""
     if redis_url is None:
         return MemoryJobCache()
-    return RedisJobCache(redis_client(redis_url, timeout_s))
+    near = NearCopy(near_bytes, near_ttl_s) if near_bytes > 0 else None
+    return RedisJobCache(redis_client(redis_url, timeout_s), near)

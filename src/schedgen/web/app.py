@@ -11,7 +11,7 @@ from fastapi import FastAPI
 from starlette.concurrency import run_in_threadpool
 
 from schedgen import __version__
-from schedgen.adapters.cache import open_async_job_documents
+from schedgen.adapters.cache import RedisJobCache, open_async_job_documents
 from schedgen.adapters.logs import configure_logging
 from schedgen.adapters.memory import freeze_startup_objects, limit_malloc_arenas
 from schedgen.adapters.metrics import metrics_for_process
@@ -46,8 +46,10 @@ def create_app(settings: Settings, container: Container | None = None, *, server
             reconciler.start()
         app.state.worker = worker  # readiness checks that in-process workers run
         cache = app.state.container.jobs.cache
-        if cache is not None and not cache.local:  # the shared Redis cache: read it from this loop
-            app.state.job_documents = open_async_job_documents(settings.redis_url, settings.cache_timeout_s)
+        if isinstance(cache, RedisJobCache):  # the shared Redis cache: read it (and fill its near copy) here
+            app.state.job_documents = open_async_job_documents(
+                settings.redis_url, settings.cache_timeout_s, near=cache.near
+            )
         await guards.start()
         if server:
             freeze_startup_objects()  # before the first request: no request waits for it
