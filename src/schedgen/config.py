@@ -96,6 +96,9 @@ class Settings(BaseSettings):
     timetable_retention_days: int = (
         7  # timetable state is deleted this long after its last change (or with its jobs)
     )
+    # A timetable with a live feed is kept (with its own copy of its events) until this many days after a
+    # calendar app last fetched the feed: as long as the student stays subscribed.
+    feed_idle_days: int = Field(default=30, ge=1)
 
     # --- hardening (issue 5): rate limits, proxies, security, admin, health, metrics, logs, quotas
     rate_limits: bool = True  # SCHEDGEN_RATE_LIMITS=off switches every rate limit off (benchmarks)

@@ -194,7 +194,7 @@ def test_wait_for_database_retries_until_it_answers(sqlite_url: str) -> None:
 
 
 def test_migrations_are_idempotent_and_reversible(db: Db) -> None:
-    assert current(db.engine) == head() == "0003"
+    assert current(db.engine) == head() == "0004"
     upgrade(db.engine)
     with db.engine.connect() as conn:
         assert conn.exec_driver_sql("SELECT count(*) FROM alembic_version").scalar() == 1
@@ -204,7 +204,7 @@ def test_migrations_are_idempotent_and_reversible(db: Db) -> None:
     assert not sa.inspect(db.engine).has_table("jobs")
     assert not sa.inspect(db.engine).has_table("timetables")
     upgrade(db.engine)
-    assert current(db.engine) == "0003"
+    assert current(db.engine) == "0004"
 
 
 def test_the_revision_read_without_alembic_follows_the_migrations(db: Db) -> None:
@@ -232,7 +232,7 @@ def test_a_database_never_migrated_has_no_revision(sqlite_url: str) -> None:
 def test_upgrade_accepts_a_url(sqlite_url: str) -> None:
     upgrade(sqlite_url)
     engine = build_engine(Settings(database_url=sqlite_url))
-    assert current(engine) == "0003"
+    assert current(engine) == "0004"
     engine.dispose()
 
 

@@ -16,9 +16,12 @@ from schedgen.adapters.db.engine import build_engine, session_factory
 from schedgen.adapters.db.migrate import upgrade
 from schedgen.config import Settings
 from schedgen.domain.choices import Choices
+from schedgen.domain.events import Kind, TestSitting, Timetable
 from schedgen.domain.jobs import NewJob
 from schedgen.domain.preferences import Preferences
-from schedgen.errors import BadUploadError, JobNotFoundError
+from schedgen.errors import BadUploadError, FeedNotFoundError, FeedRevokedError, JobNotFoundError
+from schedgen.rendering.contract import timetable_to_dict
+from schedgen.services import feeds
 from schedgen.services import timetable_state as state
 
 T0 = dt.datetime(2026, 8, 3, 8, 0, tzinfo=dt.UTC)
@@ -119,3 +122,105 @@ def test_a_deleted_job_shows_as_missing(deps: state.TimetableDeps) -> None:
     assert [f.status for f in view.files] == ["missing"]
     assert view.ready
     assert view.events == ()
+
+
+# --- live feeds keep their timetable --------------------------------------------------------------------
+
+SITTING = TestSitting(
+    "COS 214",
+    "Test1",
+    "Monday",
+    dt.date(2026, 9, 14),
+    dt.time(17, 30),
+    dt.time(19, 0),
+    ("IT 4-1",),
+    "Hatfield",
+)
+
+
+def complete_job(deps: state.TimetableDeps, job_id: str) -> None:
+    with deps.sessions.begin() as session:
+        claimed = job_repo.claim_job(session, job_id, now=T0, worker="w", stale_after=dt.timedelta(minutes=5))
+        assert claimed is not None
+        result = timetable_to_dict(Timetable(Kind.TESTS, (SITTING,)))
+        assert job_repo.complete_job(session, job_id, worker="w", kind="tests", result=result, now=T0)
+
+
+def expiry(deps: state.TimetableDeps, timetable_id: str) -> dt.datetime:
+    view = state.load_timetable(deps, timetable_id)
+    assert view is not None
+    return view.saved.expires_at
+
+
+def test_a_fetched_feed_keeps_its_timetable_beyond_its_jobs_until_fetches_stop(
+    deps: state.TimetableDeps,
+) -> None:
+    assert isinstance(deps.clock, Clock)
+    job_id = add_job(deps)
+    complete_job(deps, job_id)
+    saved = state.create_timetable(deps, [job_id], "anon:x")
+    assert saved.expires_at == T0 + dt.timedelta(days=7)
+    token = feeds.create_feed(deps, saved.id)
+    assert expiry(deps, saved.id) == T0 + dt.timedelta(days=30)  # feed_idle_days
+    first = feeds.render_feed(deps, token)
+    assert b"COS 214" in first.body
+
+    deps.clock.now = T0 + dt.timedelta(days=8)  # the parse job's retention is over: the sweep deletes it
+    with deps.sessions.begin() as session:
+        assert [job.id for job in job_repo.expired_jobs(session, now=deps.clock.now, limit=10)] == [job_id]
+        job_repo.delete_job(session, job_id)
+    later = feeds.render_feed(deps, token)
+    assert (later.body, later.etag, later.last_modified) == (first.body, first.etag, first.last_modified)
+    assert expiry(deps, saved.id) == T0 + dt.timedelta(days=38)
+
+    deps.clock.now += dt.timedelta(hours=20)  # fetched again within a day: no write
+    feeds.render_feed(deps, token)
+    assert expiry(deps, saved.id) == T0 + dt.timedelta(days=38)
+
+    deps.clock.now = T0 + dt.timedelta(days=38)  # no fetch for feed_idle_days: gone
+    with pytest.raises(FeedNotFoundError, match="expired"):
+        feeds.render_feed(deps, token)
+
+
+def test_changes_never_cut_short_a_timetable_kept_by_its_feed(deps: state.TimetableDeps) -> None:
+    assert isinstance(deps.clock, Clock)
+    job_id = add_job(deps)
+    complete_job(deps, job_id)
+    saved = state.create_timetable(deps, [job_id], "anon:x")
+    feeds.create_feed(deps, saved.id)
+    deps.clock.now = T0 + dt.timedelta(days=1)
+    view = state.load_timetable(deps, saved.id)
+    assert view is not None
+    assert state.save_choices(deps, view, Choices(period="S2"))
+    assert expiry(deps, saved.id) == T0 + dt.timedelta(days=30)  # not day 1 + 7
+    with deps.sessions.begin() as session:
+        job_repo.delete_job(session, job_id)
+    deps.clock.now = T0 + dt.timedelta(days=29)
+    view = state.load_timetable(deps, saved.id)
+    assert view is not None
+    assert [f.status for f in view.files] == ["completed"]  # its own copy, not the deleted job
+    assert view.events == (SITTING,)
+    assert state.save_preferences(deps, view, Preferences(name="Mine"))
+    assert expiry(deps, saved.id) == T0 + dt.timedelta(days=36)  # day 29 + 7: no job bounds it now
+
+
+def test_a_timetable_still_being_read_or_with_a_revoked_feed_is_not_kept(deps: state.TimetableDeps) -> None:
+    assert isinstance(deps.clock, Clock)
+    pending = add_job(deps)
+    waiting = state.create_timetable(deps, [pending], "anon:x")
+    token = feeds.create_feed(deps, waiting.id)
+    feeds.render_feed(deps, token)
+    assert expiry(deps, waiting.id) == T0 + dt.timedelta(days=7)  # its job keeps it until it is read
+
+    job_id = add_job(deps)
+    complete_job(deps, job_id)
+    saved = state.create_timetable(deps, [job_id], "anon:x")
+    token = feeds.create_feed(deps, saved.id)
+    deps.clock.now = T0 + dt.timedelta(days=3)
+    assert feeds.revoke_feed(deps, saved.id)
+    assert expiry(deps, saved.id) == T0 + dt.timedelta(days=10)  # day 3 + 7, not the feed's day 30
+    deps.clock.now = T0 + dt.timedelta(days=5)
+    with pytest.raises(FeedRevokedError):
+        feeds.render_feed(deps, token)
+    assert expiry(deps, saved.id) == T0 + dt.timedelta(days=10)  # a revoked link's fetches keep nothing
+    assert not feeds.revoke_feed(deps, saved.id)  # nothing left to switch off

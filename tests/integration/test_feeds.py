@@ -32,6 +32,7 @@ def subscribe(client: TestClient, timetable_id: str) -> tuple[str, str]:
     match = FEED_LINK.search(page.text)
     assert match, page.text
     assert f'value="webcal://testserver/feeds/{match.group(2)}.ics"' in page.text
+    assert "30 days after its last check, it is deleted" in page.text  # feed_idle_days, said where it is made
     return match.group(1).removeprefix("http://testserver"), match.group(2)
 
 

@@ -53,6 +53,7 @@ def test_upload_and_privacy_pages_are_plain_html_with_our_assets(client: TestCli
         assert client.get(asset).status_code == 200
     privacy = client.get("/privacy")
     assert "24 hours" in privacy.text
+    assert "30 days after its last check" in " ".join(privacy.text.split())  # a live feed's timetable
     assert "7 days" in privacy.text
 
 

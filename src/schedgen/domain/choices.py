@@ -265,3 +265,4 @@ class SavedTimetable:
     created_at: dt.datetime
     updated_at: dt.datetime
     expires_at: dt.datetime
+    sources: tuple[Mapping[str, Any], ...] | None = None  # its files as read, once kept by a live feed

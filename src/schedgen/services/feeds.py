@@ -32,20 +32,27 @@ def hash_token(token: str) -> str:
 
 def create_feed(deps: state.TimetableDeps, timetable_id: str) -> str:
     """A new secret feed token for a timetable; any older link of it stops working (regenerate)."""
-    if state.load_timetable(deps, timetable_id) is None:
+    view = state.load_timetable(deps, timetable_id)
+    if view is None:
         raise JobNotFoundError("There is no such timetable. It may have expired.")
     token = secrets.token_urlsafe(TOKEN_BYTES)
     now = deps.clock()
     with deps.sessions.begin() as session:
         repo.revoke_feeds(session, timetable_id, now=now)
         repo.insert_feed(session, token_hash=hash_token(token), timetable_id=timetable_id, now=now)
+    state.keep_for_feed(deps, view)
     return token
 
 
 def revoke_feed(deps: state.TimetableDeps, timetable_id: str) -> bool:
-    """Switch off a timetable's feed link; False if it had none."""
+    """Switch off a timetable's feed link; False if it had none. The timetable is then kept no longer than
+    one without a feed (its retention from now)."""
+    now = deps.clock()
     with deps.sessions.begin() as session:
-        return repo.revoke_feeds(session, timetable_id, now=deps.clock()) > 0
+        revoked = repo.revoke_feeds(session, timetable_id, now=now) > 0
+        if revoked:
+            state.release_from_feed(session, deps, timetable_id, now)
+        return revoked
 
 
 def feed_of(deps: state.TimetableDeps, timetable_id: str) -> FeedRecord | None:
@@ -69,6 +76,7 @@ def render_feed(deps: state.TimetableDeps, token: str) -> FeedBody:
         raise FeedNotFoundError(
             "This calendar's timetable has expired. Upload your timetable again and make a new link."
         )
+    state.keep_for_feed(deps, view)  # kept as long as calendar apps fetch it
     body = state.build_ics(deps, view)
     etag = '"' + hashlib.sha256(body).hexdigest()[:32] + '"'
     return FeedBody(body, etag, view.saved.updated_at.replace(microsecond=0))

@@ -8,6 +8,7 @@ import logging
 import secrets
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from sqlalchemy.orm import Session, sessionmaker
@@ -21,7 +22,7 @@ from schedgen.domain.jobs import JobStatus
 from schedgen.domain.preferences import Preferences
 from schedgen.domain.terms import TermCalendar
 from schedgen.errors import BadUploadError, JobNotFoundError
-from schedgen.rendering.contract import timetable_from_dict
+from schedgen.rendering.contract import timetable_from_dict, timetable_to_dict
 from schedgen.rendering.ics import CalendarOptions, render_calendar
 from schedgen.rendering.week import distinct_colours
 from schedgen.services.calendars import terms_for
@@ -31,6 +32,7 @@ log = logging.getLogger(__name__)
 ID_BYTES = 24  # secrets.token_urlsafe(24): 32 URL-safe characters, 192 random bits
 SWEEP_BATCH = 100  # expired timetables deleted per new timetable
 LOCAL_ZONE = ZoneInfo("Africa/Johannesburg")  # "today" for term dates is the day in South Africa
+KEEP_STEP = dt.timedelta(days=1)  # a live feed's fetches push its timetable's expiry out at most this often
 
 
 @dataclass(frozen=True)
@@ -121,6 +123,31 @@ def create_timetable(deps: TimetableDeps, job_ids: Sequence[str], owner: str | N
         )
 
 
+def _source_to_dict(source: SourceFile) -> dict[str, Any]:
+    return {
+        "job_id": source.job_id,
+        "filename": source.filename,
+        "status": source.status,
+        "kind": source.kind,
+        "error_code": source.error_code,
+        "error_message": source.error_message,
+        "timetable": None if source.timetable is None else timetable_to_dict(source.timetable),
+    }
+
+
+def _source_from_dict(data: Mapping[str, Any]) -> SourceFile:
+    timetable = data.get("timetable")
+    return SourceFile(
+        job_id=str(data["job_id"]),
+        filename=str(data["filename"]),
+        status=str(data["status"]),
+        kind=data.get("kind"),
+        error_code=data.get("error_code"),
+        error_message=data.get("error_message"),
+        timetable=None if timetable is None else timetable_from_dict(timetable),
+    )
+
+
 def _source(session: Session, job_id: str) -> SourceFile:
     job = job_repo.get_job(session, job_id)
     if job is None:
@@ -147,7 +174,10 @@ def load_timetable(deps: TimetableDeps, timetable_id: str) -> TimetableView | No
         saved = repo.get_timetable(session, timetable_id, now=deps.clock())
         if saved is None:
             return None
-        files = tuple(_source(session, job_id) for job_id in saved.job_ids)
+        if saved.sources is not None:  # kept by a live feed: its own copy, whatever became of the jobs
+            files = tuple(_source_from_dict(source) for source in saved.sources)
+        else:
+            files = tuple(_source(session, job_id) for job_id in saved.job_ids)
     return TimetableView(
         saved, files, Choices.from_dict(saved.selection), Preferences.from_dict(saved.options)
     )
@@ -156,6 +186,27 @@ def load_timetable(deps: TimetableDeps, timetable_id: str) -> TimetableView | No
 def _job_expiry(session: Session, job_ids: Sequence[str]) -> list[dt.datetime]:
     jobs = (job_repo.get_job(session, job_id) for job_id in job_ids)
     return [job.expires_at for job in jobs if job is not None]
+
+
+def keep_for_feed(deps: TimetableDeps, view: TimetableView) -> bool:
+    """A live feed was made or fetched: keep the timetable `feed_idle_days` from now, with its own copy of
+    its files, so it outlives its parse jobs for as long as a calendar app keeps fetching it. Writes at most
+    once per KEEP_STEP per timetable; nothing while a file is still being read (the jobs keep it until
+    then). True if the expiry was pushed out."""
+    if not view.ready:
+        return False
+    now = deps.clock()
+    keep_until = now + dt.timedelta(days=deps.settings.feed_idle_days)
+    if view.saved.sources is not None and view.saved.expires_at > keep_until - KEEP_STEP:
+        return False
+    sources = [_source_to_dict(source) for source in view.files]
+    with deps.sessions.begin() as session:
+        return repo.keep_timetable(session, view.id, now=now, expires_at=keep_until, sources=sources)
+
+
+def release_from_feed(session: Session, deps: TimetableDeps, timetable_id: str, now: dt.datetime) -> None:
+    """Its feed was switched off: keep the timetable no longer than its retention from now (in `session`)."""
+    repo.cut_timetable_short(session, timetable_id, now=now, expires_at=_expiry(deps, now, []))
 
 
 def save_choices(deps: TimetableDeps, view: TimetableView, choices: Choices) -> bool:
@@ -178,7 +229,10 @@ def _update(
     """Store the given selection and/or options and push the expiry out; False if it has gone."""
     now = deps.clock()
     with deps.sessions.begin() as session:
-        expires = _expiry(deps, now, _job_expiry(session, view.saved.job_ids))
+        if view.saved.sources is None:
+            expires = _expiry(deps, now, _job_expiry(session, view.saved.job_ids))
+        else:  # it has its own copy of its files: no job bounds it, and a feed may keep it longer
+            expires = max(view.saved.expires_at, _expiry(deps, now, []))
         return repo.update_timetable(
             session, view.id, now=now, expires_at=expires, selection=selection, options=options
         )

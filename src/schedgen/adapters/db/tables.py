@@ -99,6 +99,9 @@ class TimetableRow(Base):
     job_ids: Mapped[list[str]] = mapped_column(sa.JSON)  # its parse jobs, in upload order
     selection: Mapped[dict[str, Any]] = mapped_column(sa.JSON)  # domain.choices.Choices.to_dict()
     options: Mapped[dict[str, Any]] = mapped_column(sa.JSON)  # domain.preferences.Preferences.to_dict()
+    # A copy of its files as read (services.timetable_state), taken once a live feed keeps the timetable
+    # beyond its parse jobs; None: the files are read from the jobs.
+    sources: Mapped[list[dict[str, Any]] | None] = mapped_column(sa.JSON(none_as_null=True), nullable=True)
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, server_default=sa.func.current_timestamp())
     updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, server_default=sa.func.current_timestamp())
     expires_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)

@@ -23,6 +23,7 @@ def _to_saved(row: sa.Row[Any]) -> SavedTimetable:
         created_at=values["created_at"],
         updated_at=values["updated_at"],
         expires_at=values["expires_at"],
+        sources=None if values["sources"] is None else tuple(values["sources"]),
     )
 
 
@@ -78,6 +79,40 @@ def update_timetable(
     if options is not None:
         values["options"] = dict(options)
     stmt = sa.update(table).where(table.c.id == timetable_id, table.c.expires_at > now).values(**values)
+    result = cast("sa.CursorResult[Any]", session.execute(stmt))
+    return int(result.rowcount) == 1
+
+
+def keep_timetable(
+    session: Session,
+    timetable_id: str,
+    *,
+    now: dt.datetime,
+    expires_at: dt.datetime,
+    sources: Sequence[Mapping[str, Any]],
+) -> bool:
+    """Keep a live timetable until `expires_at`, with a copy of its files, unless it is already kept as long;
+    True if it was. Its ``updated_at`` stays: nothing the student sees has changed."""
+    table = timetables_table()
+    stmt = (
+        sa.update(table)
+        .where(table.c.id == timetable_id, table.c.expires_at > now, table.c.expires_at < expires_at)
+        .values(expires_at=expires_at, sources=[dict(source) for source in sources])
+    )
+    result = cast("sa.CursorResult[Any]", session.execute(stmt))
+    return int(result.rowcount) == 1
+
+
+def cut_timetable_short(
+    session: Session, timetable_id: str, *, now: dt.datetime, expires_at: dt.datetime
+) -> bool:
+    """Let a live timetable expire at `expires_at` if it was kept longer; True if it was."""
+    table = timetables_table()
+    stmt = (
+        sa.update(table)
+        .where(table.c.id == timetable_id, table.c.expires_at > now, table.c.expires_at > expires_at)
+        .values(expires_at=expires_at)
+    )
     result = cast("sa.CursorResult[Any]", session.execute(stmt))
     return int(result.rowcount) == 1
 

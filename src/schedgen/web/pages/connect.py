@@ -78,7 +78,14 @@ async def render_panel(
 ) -> HTMLResponse:
     """The panel as a fragment or a whole page."""
     feed = await run_in_threadpool(feeds.feed_of, timetable_deps(request), view.id)
-    context = {"view": view, "feed": feed, "new_feed": new_feed, "step": "get"}
+    settings = request.app.state.container.settings
+    context = {
+        "view": view,
+        "feed": feed,
+        "new_feed": new_feed,
+        "feed_days": settings.feed_idle_days,
+        "step": "get",
+    }
     context.update(await _google_context(request, view))
     name = "timetable/connect.html" if full else "timetable/_connect.html"
     return render(request, name, context, status_code=status_code)

@@ -16,6 +16,7 @@ def _retention(request: Request) -> dict[str, int]:
         "blob_hours": settings.blob_max_age_s // 3600,
         "job_days": settings.job_row_retention_days,
         "timetable_days": settings.timetable_retention_days,
+        "feed_days": settings.feed_idle_days,
     }
 
 
