@@ -117,7 +117,8 @@ def _child(settings_json: str, threads: int) -> None:
     limit_malloc_arenas()  # before any thread starts
     settings = Settings(**json.loads(settings_json))
     configure_logging(settings)  # JSON lines, like the API
-    container = build(settings, migrate=False)
+    # A worker answers no status reads, so it keeps no near copy of the job cache (only the API fills one).
+    container = build(settings.model_copy(update={"job_cache_near_bytes": 0}), migrate=False)
     worker = start_workers(container, threads)
     reconciler = Reconciler(container)
     reconciler.start()
