@@ -12,6 +12,15 @@ DEFAULT_FIXTURES = REPO.parent / "shared" / "fixtures" / "up"
 REAL_FILES = {"lectures": "UP_MOD_XLS.pdf", "tests": "UP_TST_PDF.pdf", "exams": "UP_EXAM_SS.pdf"}
 
 
+TERM_YEAR = "2026"  # the term data year whose dates the web tests assert
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """The web UI's term year is pinned for the whole run (and the servers it starts): by default the UI
+    takes this year's dates, so without the pin the suite's expected dates would change on 1 January."""
+    os.environ.setdefault("SCHEDGEN_TERM_YEAR", TERM_YEAR)
+
+
 def fixtures_dir() -> Path:
     """The folder with the real UP PDFs: $SCHEDGEN_FIXTURES_DIR or ../shared/fixtures/up."""
     return Path(os.environ.get("SCHEDGEN_FIXTURES_DIR", DEFAULT_FIXTURES))

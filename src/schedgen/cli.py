@@ -160,7 +160,10 @@ def _recess(values: Sequence[str]) -> tuple[DateRange, ...]:
 @click.option(
     "--year",
     type=int,
-    help="Term year for weekly classes (default: the current or next one we have dates for).",
+    help=(
+        "Term year for weekly classes (default: this year; a year we have no dates for needs --from "
+        "and --to)."
+    ),
 )
 @click.option(
     "--from",

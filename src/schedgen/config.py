@@ -96,6 +96,9 @@ class Settings(BaseSettings):
     timetable_retention_days: int = (
         7  # timetable state is deleted this long after its last change (or with its jobs)
     )
+    # The UP year whose term dates the web UI uses; None: this year's, or next year's once this one's run
+    # out. A year with no bundled dates asks the student for the first and last day of each semester.
+    term_year: int | None = Field(default=None, ge=2000, le=2100)
     # A timetable with a live feed is kept (with its own copy of its events) until this many days after a
     # calendar app last fetched the feed: as long as the student stays subscribed.
     feed_idle_days: int = Field(default=30, ge=1)

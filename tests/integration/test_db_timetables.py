@@ -14,6 +14,7 @@ from schedgen.adapters.db import jobs as job_repo
 from schedgen.adapters.db import timetables as repo
 from schedgen.adapters.db.engine import build_engine, session_factory
 from schedgen.adapters.db.migrate import upgrade
+from schedgen.adapters.termdata import load_terms
 from schedgen.config import Settings
 from schedgen.domain.choices import Choices
 from schedgen.domain.events import Kind, TestSitting, Timetable
@@ -74,7 +75,7 @@ def test_create_read_save_round_trip(deps: state.TimetableDeps) -> None:
     view = state.load_timetable(deps, saved.id)
     assert view is not None
     assert view.choices == Choices()
-    assert view.preferences == Preferences()
+    assert view.preferences == Preferences(term_year=2026)  # the year it was made for: fixed
     assert [f.status for f in view.files] == ["pending"]
     assert not view.ready
     choices = Choices(groups={"COS214:practical": "P02"}, period="S2")
@@ -224,3 +225,22 @@ def test_a_timetable_still_being_read_or_with_a_revoked_feed_is_not_kept(deps: s
         feeds.render_feed(deps, token)
     assert expiry(deps, saved.id) == T0 + dt.timedelta(days=10)  # a revoked link's fetches keep nothing
     assert not feeds.revoke_feed(deps, saved.id)  # nothing left to switch off
+
+
+def test_a_timetable_keeps_the_term_year_it_was_made_in_across_new_year(
+    engine: sa.Engine, tmp_path: Path
+) -> None:
+    clock = Clock()
+    settings = Settings(data_dir=tmp_path, term_year=None, timetable_retention_days=365)
+    deps = state.TimetableDeps(settings, session_factory(engine), clock)
+    job_id = add_job(deps, expires_in=dt.timedelta(days=365))
+    saved = state.create_timetable(deps, [job_id], "anon:x")
+    clock.now = dt.datetime(2027, 1, 15, 8, 0, tzinfo=dt.UTC)  # a feed is still fetched in January
+    view = state.load_timetable(deps, saved.id)
+    assert view is not None
+    assert state.terms_of(deps, view) == load_terms(2026)
+    assert state.terms_today(deps).year == 2027  # a timetable made now would take 2027's dates
+    assert state.save_choices(deps, view, Choices(period="S2"))
+    again = state.load_timetable(deps, saved.id)
+    assert again is not None
+    assert again.preferences.term_year == 2026  # saving keeps it

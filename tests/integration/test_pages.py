@@ -11,6 +11,7 @@ import pytest
 from fastapi.testclient import TestClient
 from icalendar import Calendar
 
+from schedgen.adapters.termdata import available_years
 from tests.integration.test_api_embedded import finished, make_client
 from tests.support.waiting import wait_for
 
@@ -177,3 +178,25 @@ def test_pending_files_show_a_refreshing_page(tmp_path: Path, real_pdfs: dict[st
     assert page.status_code == 200
     assert 'http-equiv="refresh"' in page.text
     assert "being read" in page.text
+
+
+def test_a_year_without_bundled_dates_asks_for_them_and_uses_no_other_years(
+    tmp_path: Path, real_pdfs: dict[str, bytes]
+) -> None:
+    year = available_years()[-1] + 1  # what the UI takes once the bundled dates have run out
+    with make_client(tmp_path, rate_limits=False, term_year=year) as client:
+        timetable = post_timetable(client, real_pdfs)
+        customise = client.get(f"{timetable}/customise")
+        assert f"We do not have UP's {year} semester dates yet" in customise.text
+        assert 'id="start-S2" name="start:S2" value=""' in customise.text  # no default from another year
+        page = client.get(f"{timetable}/get")
+        assert "We have no dates for classes offered in S2" in page.text
+        assert 'id="download"' not in page.text
+        assert client.get(f"{timetable}/calendar.ics").status_code == 422
+        form = {"start:S2": f"{year}-07-12", "end:S2": f"{year}-10-15", "skip_holidays": "on"}
+        assert client.post(f"{timetable}/customise", data=form, follow_redirects=False).status_code == 303
+        events = Calendar.from_ical(client.get(f"{timetable}/calendar.ics").content).walk("VEVENT")
+        lecture = next(e for e in events if str(e["SUMMARY"]) == "COS 214 L1")
+        first = lecture.decoded("DTSTART").date()  # the first Monday from the first day given
+        assert first.weekday() == 0
+        assert dt.date(year, 7, 12) <= first < dt.date(year, 7, 19)

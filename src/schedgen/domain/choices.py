@@ -160,7 +160,7 @@ def dated_in(day: dt.date, period: str, terms: TermCalendar) -> bool:
     if period == ALL_PERIODS:
         return True
     semester = QUARTER_SEMESTER.get(period, period)
-    second_half = (day.month, day.day) >= (terms.s2.start.month, terms.s2.start.day)
+    second_half = (day.month, day.day) >= terms.second_half_from
     return second_half == (semester == "S2")
 
 
@@ -174,9 +174,11 @@ def current_or_next_period(terms: TermCalendar, today: dt.date) -> str:
     """The semester that is current or next on `today` by the term data (S1 before or during S1, else S2)."""
     if today.year > terms.year:
         return "S2"
-    if today.year < terms.year or today <= terms.s1.end:
+    if today.year < terms.year:
         return "S1"
-    return "S2"
+    if terms.s1 is not None:
+        return "S1" if today <= terms.s1.end else "S2"
+    return "S1" if (today.month, today.day) < terms.second_half_from else "S2"
 
 
 def default_period(lectures: Sequence[LectureSession], terms: TermCalendar, today: dt.date) -> str:

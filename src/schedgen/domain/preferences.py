@@ -29,6 +29,7 @@ class Preferences:
     skip_recess: bool = True
     exam_hours: float = 3.0
     reminder_minutes: int | None = None
+    term_year: int | None = None  # the UP year whose term dates the timetable uses, fixed when it is made
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready form."""
@@ -40,6 +41,7 @@ class Preferences:
             "skip_recess": self.skip_recess,
             "exam_hours": self.exam_hours,
             "reminder_minutes": self.reminder_minutes,
+            "term_year": self.term_year,
         }
 
     @classmethod
@@ -54,7 +56,15 @@ class Preferences:
             skip_recess=bool(data.get("skip_recess", True)),
             exam_hours=clean_exam_hours(data.get("exam_hours")),
             reminder_minutes=clean_reminder(data.get("reminder_minutes")),
+            term_year=clean_year(data.get("term_year")),
         )
+
+
+def clean_year(value: object) -> int | None:
+    """A plausible term year, else None."""
+    if isinstance(value, int) and not isinstance(value, bool) and 2000 <= value <= 2100:
+        return value
+    return None
 
 
 def clean_name(value: object) -> str:

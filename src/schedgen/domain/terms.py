@@ -18,6 +18,7 @@ OFFERINGS = (*SEMESTERS, YEAR, *QUARTERS)
 # The semester each quarter lies in. A quarter's own dates must come from the term data or the user:
 # falling back to the whole semester would put a Q1 module's classes into Q2 as well.
 QUARTER_SEMESTER = {"Q1": "S1", "Q2": "S1", "Q3": "S2", "Q4": "S2"}
+SECOND_HALF_FROM = (7, 1)  # (month, day) the second half of a year without known dates is taken to start
 TERM_SCHEMA = 1  # the term TOML layout this module reads
 
 Overrides = Mapping[str, tuple[dt.date, dt.date]]
@@ -41,22 +42,41 @@ class DateRange:
 
 @dataclass(frozen=True, slots=True)
 class TermCalendar:
-    """One UP academic year: semesters, the quarters the data gives, and recess periods."""
+    """One UP academic year: semesters, the quarters the data gives, and recess periods.
+
+    A year whose dates nobody has given (``unknown_terms``) has no semesters: every weekly class then needs
+    its dates from the student, never another year's.
+    """
 
     year: int
-    s1: DateRange
-    s2: DateRange
+    s1: DateRange | None
+    s2: DateRange | None
     quarters: Mapping[str, DateRange]  # only the quarters the data file gives ("Q1".."Q4")
     recess: tuple[DateRange, ...] = ()
     version: str = ""
     source: str = ""
 
     def __post_init__(self) -> None:
-        if self.s2.start <= self.s1.end:
+        if self.s1 is not None and self.s2 is not None and self.s2.start <= self.s1.end:
             raise ValueError("semester 2 must start after semester 1 ends")
         unknown = sorted(set(self.quarters) - set(QUARTERS))
         if unknown:
             raise ValueError(f"unknown quarter(s): {', '.join(unknown)}")
+
+    @property
+    def known(self) -> bool:
+        """Whether UP's semester dates for the year are known (bundled or given)."""
+        return self.s1 is not None and self.s2 is not None
+
+    @property
+    def second_half_from(self) -> tuple[int, int]:
+        """(month, day) from which a date belongs to the second half of the year: S2's first day if known."""
+        return (self.s2.start.month, self.s2.start.day) if self.s2 is not None else SECOND_HALF_FROM
+
+
+def unknown_terms(year: int) -> TermCalendar:
+    """A year with no known dates: no semesters, quarters or recess."""
+    return TermCalendar(year=year, s1=None, s2=None, quarters={}, source=f"no UP term dates for {year}")
 
 
 def normalise_offering(offered: str) -> str:

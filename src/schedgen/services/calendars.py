@@ -8,7 +8,7 @@ from collections.abc import Iterable, Sequence
 from schedgen.adapters.termdata import available_years, load_terms
 from schedgen.domain.events import Event, Timetable
 from schedgen.domain.selection import Selection, select_events
-from schedgen.domain.terms import TermCalendar
+from schedgen.domain.terms import TermCalendar, unknown_terms
 from schedgen.rendering.ics import CalendarOptions, render_calendar
 
 
@@ -20,9 +20,22 @@ def default_year(today: dt.date, years: Sequence[int]) -> int:
     return upcoming[0] if upcoming else years[-1]
 
 
-def terms_for(year: int | None, today: dt.date) -> TermCalendar:
-    """The bundled term calendar for a year (default: the current or next one)."""
-    return load_terms(year if year is not None else default_year(today, available_years()))
+def terms_for(year: int | None, today: dt.date, *, ask_if_unknown: bool = False) -> TermCalendar:
+    """The bundled term calendar for a year (default: the current or next one).
+
+    With no year given, once the bundled dates have run out (no file for this year or a later one), this
+    year's calendar has no dates at all: weekly classes then need their dates from the student, never the
+    last known year's. A year given that has no file raises UnknownTermYearError, or with `ask_if_unknown`
+    is a calendar without dates too.
+    """
+    years = available_years()
+    if year is None:
+        year = default_year(today, years)
+        if year < today.year:
+            return unknown_terms(today.year)
+    if ask_if_unknown and year not in years:
+        return unknown_terms(year)
+    return load_terms(year)
 
 
 def chosen_events(timetables: Iterable[Timetable], selection: Selection) -> tuple[Event, ...]:

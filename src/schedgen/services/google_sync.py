@@ -88,7 +88,7 @@ def create_calendar(deps: GoogleDeps, account_id: str, name: str) -> CalendarInf
 def dedicated_name(view: state.TimetableView, deps: GoogleDeps) -> str:
     """The name of a dedicated calendar for a timetable: "UP 2026 S2"."""
     tdeps = deps.timetables
-    terms = state.terms_today(tdeps)
+    terms = state.terms_of(tdeps, view)
     lectures = [e for f in view.files if f.timetable for e in f.timetable.lectures]
     period = period_of(view.choices, lectures, terms, tdeps.today())
     return f"UP {terms.year} {period}"

@@ -118,6 +118,7 @@ def create_timetable(deps: TimetableDeps, job_ids: Sequence[str], owner: str | N
             session,
             timetable_id=secrets.token_urlsafe(ID_BYTES),
             job_ids=wanted,
+            options=Preferences(term_year=terms_today(deps).year).to_dict(),
             now=now,
             expires_at=_expiry(deps, now, [job.expires_at for job in jobs if job is not None]),
         )
@@ -239,8 +240,18 @@ def _update(
 
 
 def terms_today(deps: TimetableDeps) -> TermCalendar:
-    """The bundled term calendar that is current or next today."""
-    return terms_for(None, deps.today())
+    """The term calendar the pages use: the configured year's, else the current or next bundled one; a
+    calendar without dates where none are bundled (the student gives them)."""
+    return terms_for(deps.settings.term_year, deps.today(), ask_if_unknown=True)
+
+
+def terms_of(deps: TimetableDeps, view: TimetableView) -> TermCalendar:
+    """The term calendar of this timetable: of the year fixed when it was made (so a feed keeps its dates
+    across New Year), or today's for a timetable made before years were fixed."""
+    year = view.preferences.term_year
+    if year is None:
+        return terms_today(deps)
+    return terms_for(year, deps.today(), ask_if_unknown=True)
 
 
 def calendar_options(
@@ -270,7 +281,7 @@ def export_events(view: TimetableView, terms: TermCalendar, today: dt.date) -> t
 
 def build_ics(deps: TimetableDeps, view: TimetableView) -> bytes:
     """The .ics of what is on screen, built by the core renderer (raises UnknownOfferingError)."""
-    terms = terms_today(deps)
+    terms = terms_of(deps, view)
     events = export_events(view, terms, deps.today())
     options = calendar_options(view.preferences, view.saved.updated_at, view.events)
     return render_calendar(events, effective_terms(terms, view.preferences), options)

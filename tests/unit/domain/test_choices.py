@@ -18,7 +18,7 @@ from schedgen.domain.choices import (
     undecided,
 )
 from schedgen.domain.events import ExamSitting, LectureSession, TestSitting, Weekday
-from schedgen.domain.terms import DateRange, TermCalendar
+from schedgen.domain.terms import DateRange, TermCalendar, unknown_terms
 
 TERMS = TermCalendar(
     year=2026,
@@ -92,7 +92,13 @@ def test_default_period_is_current_or_next_with_classes() -> None:
     assert current_or_next_period(TERMS, dt.date(2026, 1, 5)) == "S1"
     assert current_or_next_period(TERMS, dt.date(2026, 5, 22)) == "S1"
     assert current_or_next_period(TERMS, dt.date(2026, 5, 23)) == "S2"
-    assert current_or_next_period(TERMS, dt.date(2027, 1, 5)) == "S2"  # data runs out: its last semester
+    assert current_or_next_period(TERMS, dt.date(2027, 1, 5)) == "S2"  # a past year's data: its last semester
+    unknown = unknown_terms(2027)  # no dates known: the halves of the year decide
+    assert current_or_next_period(unknown, dt.date(2027, 1, 5)) == "S1"
+    assert current_or_next_period(unknown, dt.date(2027, 6, 30)) == "S1"
+    assert current_or_next_period(unknown, dt.date(2027, 7, 1)) == "S2"
+    assert dated_in(dt.date(2027, 6, 30), "S1", unknown)
+    assert dated_in(dt.date(2027, 7, 1), "S2", unknown)
     both = [lecture(offered="S1"), lecture(offered="S2")]
     assert default_period(both, TERMS, dt.date(2026, 3, 1)) == "S1"
     assert default_period([lecture(offered="S2")], TERMS, dt.date(2026, 3, 1)) == "S2"  # S1 has none

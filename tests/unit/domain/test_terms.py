@@ -23,6 +23,7 @@ from schedgen.domain.terms import (
     weekly_dates,
 )
 from schedgen.errors import UnknownOfferingError, UnknownTermYearError
+from schedgen.services.calendars import terms_for
 
 D = dt.date
 S1_2026 = DateRange(D(2026, 2, 9), D(2026, 5, 22))
@@ -220,3 +221,20 @@ def test_class_and_excluded_dates_partition_the_weeks(
         assert day.weekday() == weekday
         assert day not in holidays
         assert any(day in p for p in periods)
+
+
+def test_once_the_bundled_dates_run_out_no_other_years_dates_are_used() -> None:
+    last = available_years()[-1]
+    assert terms_for(None, D(last, 3, 1)) == load_terms(last)
+    assert terms_for(None, D(last, 12, 31)) == load_terms(last)
+    after = terms_for(None, D(last + 1, 1, 15))  # the next year has started; its dates are not bundled
+    assert (after.year, after.known, after.s1, after.s2, after.recess) == (last + 1, False, None, None, ())
+    with pytest.raises(UnknownOfferingError):
+        teaching_periods(after, "S1")
+    assert teaching_periods(after, "S1", {"S1": (D(last + 1, 2, 8), D(last + 1, 5, 21))})[0].start == D(
+        last + 1, 2, 8
+    )
+    with pytest.raises(UnknownTermYearError):  # a year asked for by name must exist ...
+        terms_for(last + 1, D(last, 3, 1))
+    assert not terms_for(last + 1, D(last, 3, 1), ask_if_unknown=True).known  # ... unless we may ask
+    assert terms_for(last, D(last + 5, 1, 1), ask_if_unknown=True) == load_terms(last)  # a year set stays

@@ -34,8 +34,9 @@ def insert_timetable(
     job_ids: Sequence[str],
     now: dt.datetime,
     expires_at: dt.datetime,
+    options: Mapping[str, Any] | None = None,
 ) -> SavedTimetable:
-    """Store a new timetable with empty choices and default options."""
+    """Store a new timetable with empty choices and the given (or default) options."""
     table = timetables_table()
     stmt = (
         sa.insert(table)
@@ -43,7 +44,7 @@ def insert_timetable(
             id=timetable_id,
             job_ids=list(job_ids),
             selection={},
-            options={},
+            options=dict(options or {}),
             created_at=now,
             updated_at=now,
             expires_at=expires_at,

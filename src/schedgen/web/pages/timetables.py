@@ -78,7 +78,7 @@ async def week(request: Request, timetable_id: str) -> HTMLResponse:
 
 async def _render_week(request: Request, view: state.TimetableView, values: dict[str, str]) -> HTMLResponse:
     deps = _deps(request)
-    terms = await run_in_threadpool(state.terms_today, deps)
+    terms = await run_in_threadpool(state.terms_of, deps, view)
     filters = views.Filters.of(values, modules_of(view.events))
     context = views.week_context(view, terms, deps.today(), filters)
     context.update(view=view, step="week")
@@ -153,7 +153,7 @@ async def customise(request: Request, timetable_id: str) -> HTMLResponse:
     if view is None:
         return _not_found(request)
     deps = _deps(request)
-    terms = await run_in_threadpool(state.terms_today, deps)
+    terms = await run_in_threadpool(state.terms_of, deps, view)
     context = views.customise_context(view, terms, deps.today())
     context.update(view=view, step="customise", exam_hours=EXAM_HOURS, reminders=REMINDER_MINUTES, errors=[])
     return render(request, "timetable/customise.html", context)
@@ -187,6 +187,7 @@ def _preferences_from_form(old: Preferences, form: FormData) -> tuple[Preference
         skip_recess=form.get("skip_recess") == "on",
         exam_hours=clean_exam_hours(form.get("exam_hours", old.exam_hours)),
         reminder_minutes=clean_reminder(form.get("reminder")),
+        term_year=old.term_year,
     )
     return prefs, errors
 
@@ -202,8 +203,8 @@ async def save_customise(request: Request, timetable_id: str) -> Response:
     await run_in_threadpool(state.save_preferences, _deps(request), view, prefs)
     if errors:
         deps = _deps(request)
-        terms = await run_in_threadpool(state.terms_today, deps)
         updated = _with(view, preferences=prefs)
+        terms = await run_in_threadpool(state.terms_of, deps, updated)
         context = views.customise_context(updated, terms, deps.today())
         context.update(
             view=updated, step="customise", exam_hours=EXAM_HOURS, reminders=REMINDER_MINUTES, errors=errors
@@ -220,7 +221,7 @@ async def get_it(request: Request, timetable_id: str) -> HTMLResponse:
     if view is None:
         return _not_found(request)
     deps = _deps(request)
-    terms = await run_in_threadpool(state.terms_today, deps)
+    terms = await run_in_threadpool(state.terms_of, deps, view)
     context = views.get_context(view, terms, deps.today())
     context.update(view=view, step="get")
     return render(request, "timetable/get.html", context)
