@@ -193,8 +193,14 @@ def test_a_year_without_bundled_dates_asks_for_them_and_uses_no_other_years(
         assert "We have no dates for classes offered in S2" in page.text
         assert 'id="download"' not in page.text
         assert client.get(f"{timetable}/calendar.ics").status_code == 422
+        panel = client.get(f"{timetable}/connect")
+        assert 'id="connect-missing"' in panel.text
+        assert 'id="subscribe" disabled' in panel.text  # no feed that calendar apps could not read
         form = {"start:S2": f"{year}-07-12", "end:S2": f"{year}-10-15", "skip_holidays": "on"}
         assert client.post(f"{timetable}/customise", data=form, follow_redirects=False).status_code == 303
+        panel = client.get(f"{timetable}/connect")
+        assert 'id="connect-missing"' not in panel.text
+        assert 'id="subscribe">' in panel.text
         events = Calendar.from_ical(client.get(f"{timetable}/calendar.ics").content).walk("VEVENT")
         lecture = next(e for e in events if str(e["SUMMARY"]) == "COS 214 L1")
         first = lecture.decoded("DTSTART").date()  # the first Monday from the first day given

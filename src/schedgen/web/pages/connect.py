@@ -14,6 +14,7 @@ from schedgen.services import feeds, google_auth, google_sync
 from schedgen.services import timetable_state as state
 from schedgen.services.google_auth import GoogleDeps
 from schedgen.web.middleware.session import SESSION_COOKIE, signed_owner
+from schedgen.web.pages import views
 from schedgen.web.pages.templating import is_htmx, render
 
 router = APIRouter()
@@ -77,11 +78,14 @@ async def render_panel(
     status_code: int = 200,
 ) -> HTMLResponse:
     """The panel as a fragment or a whole page."""
-    feed = await run_in_threadpool(feeds.feed_of, timetable_deps(request), view.id)
+    deps = timetable_deps(request)
+    feed = await run_in_threadpool(feeds.feed_of, deps, view.id)
+    terms = await run_in_threadpool(state.terms_of, deps, view)
     settings = request.app.state.container.settings
     context = {
         "view": view,
         "feed": feed,
+        "missing": views.missing_dates(view, terms, deps.today()),
         "new_feed": new_feed,
         "feed_days": settings.feed_idle_days,
         "step": "get",

@@ -246,6 +246,13 @@ def missing_offerings(
     return missing
 
 
+def missing_dates(view: TimetableView, terms: TermCalendar, today: dt.date) -> list[str]:
+    """Offerings of the chosen classes that have no dates yet: the calendar cannot be made until given."""
+    return missing_offerings(
+        _lectures(chosen_events(view.events, view.choices, terms, today)), terms, view.preferences
+    )
+
+
 def get_context(view: TimetableView, terms: TermCalendar, today: dt.date) -> dict[str, Any]:
     """Everything the download page shows: exactly the events the file will hold."""
     choices = view.choices
@@ -260,6 +267,6 @@ def get_context(view: TimetableView, terms: TermCalendar, today: dt.date) -> dic
         "rows": [(e, event_label(e), colour(e.module)) for e in chosen],
         "counts": _counts(set(chosen)),
         "open_choices": undecided(lectures, choices, period),
-        "missing": missing_offerings(_lectures(chosen), terms, view.preferences),
+        "missing": missing_dates(view, terms, today),
         "dated_in": dated_in,
     }
