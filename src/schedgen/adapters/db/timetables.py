@@ -63,6 +63,16 @@ def get_timetable(session: Session, timetable_id: str, *, now: dt.datetime) -> S
     return None if row is None else _to_saved(row)
 
 
+def _update_live(
+    session: Session, timetable_id: str, now: dt.datetime, *conditions: sa.ColumnElement[bool], **values: Any
+) -> bool:
+    """UPDATE a timetable that has not expired (and meets `conditions`) with `values`; True if one was."""
+    table = timetables_table()
+    live = (table.c.id == timetable_id, table.c.expires_at > now, *conditions)
+    result = cast("sa.CursorResult[Any]", session.execute(sa.update(table).where(*live).values(**values)))
+    return int(result.rowcount) == 1
+
+
 def update_timetable(
     session: Session,
     timetable_id: str,
@@ -73,15 +83,12 @@ def update_timetable(
     options: Mapping[str, Any] | None = None,
 ) -> bool:
     """Replace the selection and/or options of a live timetable and extend its life; True if it exists."""
-    table = timetables_table()
     values: dict[str, Any] = {"updated_at": now, "expires_at": expires_at}
     if selection is not None:
         values["selection"] = dict(selection)
     if options is not None:
         values["options"] = dict(options)
-    stmt = sa.update(table).where(table.c.id == timetable_id, table.c.expires_at > now).values(**values)
-    result = cast("sa.CursorResult[Any]", session.execute(stmt))
-    return int(result.rowcount) == 1
+    return _update_live(session, timetable_id, now, **values)
 
 
 def keep_timetable(
@@ -94,28 +101,17 @@ def keep_timetable(
 ) -> bool:
     """Keep a live timetable until `expires_at`, with a copy of its files, unless it is already kept as long;
     True if it was. Its ``updated_at`` stays: nothing the student sees has changed."""
-    table = timetables_table()
-    stmt = (
-        sa.update(table)
-        .where(table.c.id == timetable_id, table.c.expires_at > now, table.c.expires_at < expires_at)
-        .values(expires_at=expires_at, sources=[dict(source) for source in sources])
-    )
-    result = cast("sa.CursorResult[Any]", session.execute(stmt))
-    return int(result.rowcount) == 1
+    later = timetables_table().c.expires_at < expires_at
+    sources_copy = [dict(source) for source in sources]
+    return _update_live(session, timetable_id, now, later, expires_at=expires_at, sources=sources_copy)
 
 
 def cut_timetable_short(
     session: Session, timetable_id: str, *, now: dt.datetime, expires_at: dt.datetime
 ) -> bool:
     """Let a live timetable expire at `expires_at` if it was kept longer; True if it was."""
-    table = timetables_table()
-    stmt = (
-        sa.update(table)
-        .where(table.c.id == timetable_id, table.c.expires_at > now, table.c.expires_at > expires_at)
-        .values(expires_at=expires_at)
-    )
-    result = cast("sa.CursorResult[Any]", session.execute(stmt))
-    return int(result.rowcount) == 1
+    sooner = timetables_table().c.expires_at > expires_at
+    return _update_live(session, timetable_id, now, sooner, expires_at=expires_at)
 
 
 def delete_expired_timetables(session: Session, *, now: dt.datetime, limit: int) -> int:
