@@ -13,26 +13,22 @@ from schedgen.rendering.ics import CalendarOptions, render_calendar
 
 
 def default_year(today: dt.date, years: Sequence[int]) -> int:
-    """The term year that is current or next on `today`: this year until the year's data runs out."""
-    if not years:
-        return today.year
+    """The term year that is current or next on `today`: this year's or the next bundled one; this year when
+    the bundled years have run out (its dates are then unknown, never another year's)."""
     upcoming = [y for y in years if y >= today.year]
-    return upcoming[0] if upcoming else years[-1]
+    return upcoming[0] if upcoming else today.year
 
 
 def terms_for(year: int | None, today: dt.date, *, ask_if_unknown: bool = False) -> TermCalendar:
-    """The bundled term calendar for a year (default: the current or next one).
+    """The bundled term calendar for a year (default: default_year's).
 
-    With no year given, once the bundled dates have run out (no file for this year or a later one), this
-    year's calendar has no dates at all: weekly classes then need their dates from the student, never the
-    last known year's. A year given that has no file raises UnknownTermYearError, or with `ask_if_unknown`
-    is a calendar without dates too.
+    A year without a bundled file is a calendar without dates (weekly classes then need their dates from
+    the student) when it is the default or `ask_if_unknown` is set; a year given by name without a file
+    raises UnknownTermYearError otherwise.
     """
     years = available_years()
     if year is None:
-        year = default_year(today, years)
-        if year < today.year:
-            return unknown_terms(today.year)
+        year, ask_if_unknown = default_year(today, years), True
     if ask_if_unknown and year not in years:
         return unknown_terms(year)
     return load_terms(year)

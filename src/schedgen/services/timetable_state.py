@@ -249,9 +249,7 @@ def terms_of(deps: TimetableDeps, view: TimetableView) -> TermCalendar:
     """The term calendar of this timetable: of the year fixed when it was made (so a feed keeps its dates
     across New Year), or today's for a timetable made before years were fixed."""
     year = view.preferences.term_year
-    if year is None:
-        return terms_today(deps)
-    return terms_for(year, deps.today(), ask_if_unknown=True)
+    return terms_for(year or deps.settings.term_year, deps.today(), ask_if_unknown=True)
 
 
 def calendar_options(
