@@ -267,6 +267,6 @@ def get_context(view: TimetableView, terms: TermCalendar, today: dt.date) -> dic
         "rows": [(e, event_label(e), colour(e.module)) for e in chosen],
         "counts": _counts(set(chosen)),
         "open_choices": undecided(lectures, choices, period),
-        "missing": missing_dates(view, terms, today),
+        "missing": missing_offerings(_lectures(chosen), terms, view.preferences),
         "dated_in": dated_in,
     }
